@@ -1,0 +1,244 @@
+"""Study configuration: YAML validated into a typed object.
+
+This module is imported at DAG-parse time, so it must stay light: only the
+standard library, PyYAML and pydantic (which Airflow itself imports).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from automl.paths import state_dir
+
+TaskType = Literal["classification", "regression"]
+Direction = Literal["maximize", "minimize"]
+SamplerName = Literal["tpe", "random", "grid", "cmaes", "gp"]
+PrunerName = Literal["none", "median", "successive_halving", "hyperband"]
+
+#: metric name -> (task types it applies to, direction in which it is better)
+METRICS: dict[str, tuple[tuple[str, ...], Direction]] = {
+    "roc_auc": (("classification",), "maximize"),
+    "accuracy": (("classification",), "maximize"),
+    "f1_macro": (("classification",), "maximize"),
+    "log_loss": (("classification",), "minimize"),
+    "rmse": (("regression",), "minimize"),
+    "mae": (("regression",), "minimize"),
+    "r2": (("regression",), "maximize"),
+}
+
+#: model family -> task types it supports (the families live in automl.spaces)
+MODEL_FAMILIES: dict[str, tuple[str, ...]] = {
+    "lightgbm": ("classification", "regression"),
+    "random_forest": ("classification", "regression"),
+    "logistic_regression": ("classification",),
+    "ridge": ("regression",),
+}
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(ValueError):
+    """A study config is invalid; the message names every bad field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(_Strict):
+    source: str = Field(description="'sklearn:<name>' or a path/URI to a CSV or Parquet file")
+    target: str
+    holdout_fraction: float = Field(0.2, gt=0.0, lt=0.9)
+
+    @field_validator("source")
+    @classmethod
+    def _source_kind(cls, v: str) -> str:
+        if v.startswith("sklearn:"):
+            return v
+        if not v.lower().endswith((".csv", ".parquet", ".pq")):
+            raise ValueError("must be 'sklearn:<name>' or a path ending in .csv or .parquet")
+        return v
+
+
+class FeaturesConfig(_Strict):
+    enabled: bool = True
+    trans_primitives: list[str] = Field(default_factory=lambda: ["add_numeric", "multiply_numeric"])
+    max_depth: int = Field(1, ge=1, le=3)
+    max_generated: int = Field(300, ge=1, description="cap on DFS output features")
+    corr_threshold: float = Field(0.95, gt=0.0, le=1.0)
+    null_threshold: float = Field(0.95, gt=0.0, le=1.0)
+
+
+class BudgetConfig(_Strict):
+    n_trials: int = Field(20, ge=1, le=100_000)
+    timeout_s: int | None = Field(None, ge=1, description="time budget for the trial phase")
+    parallelism: int = Field(2, ge=1, le=1024, description="trial slots running at once")
+    trials_per_slot: int = Field(1, ge=1, le=1000)
+    cv_folds: int = Field(3, ge=2, le=20)
+
+
+class PruningConfig(_Strict):
+    rule: PrunerName = "median"
+    n_startup_trials: int = Field(5, ge=0)
+    min_resource: int = Field(1, ge=1)
+    reduction_factor: int = Field(3, ge=2)
+
+
+class RegistryConfig(_Strict):
+    model_name: str | None = None
+
+
+class StudyConfig(_Strict):
+    name: str
+    description: str = ""
+    dataset: DatasetConfig
+    task: TaskType
+    metric: str
+    direction: Direction | None = None
+    model_space: list[str] = Field(min_length=1)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    sampler: SamplerName = "tpe"
+    pruning: PruningConfig = Field(default_factory=PruningConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    storage: str | None = Field(None, description="Optuna storage URL; default SQLite in the state dir")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default SQLite in the state dir")
+    schedule: str | None = None
+    seed: int = 0
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError("must be 1-100 characters of letters, digits, '_', '-', '.'")
+        return v
+
+    @field_validator("model_space")
+    @classmethod
+    def _families(cls, v: list[str]) -> list[str]:
+        unknown = [f for f in v if f not in MODEL_FAMILIES]
+        if unknown:
+            raise ValueError(f"unknown model space {unknown}; known: {sorted(MODEL_FAMILIES)}")
+        if len(set(v)) != len(v):
+            raise ValueError("lists a model family twice")
+        return v
+
+    @field_validator("storage", "tracking_uri")
+    @classmethod
+    def _expand_env(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+
+        def repl(m: re.Match[str]) -> str:
+            if m.group(1) not in os.environ:
+                raise ValueError(f"refers to environment variable {m.group(1)}, which is not set")
+            return os.environ[m.group(1)]
+
+        return _ENV_RE.sub(repl, v)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudyConfig:
+        problems = []
+        if self.metric not in METRICS:
+            problems.append(f"metric: unknown metric {self.metric!r}; known: {sorted(METRICS)}")
+        else:
+            tasks, better = METRICS[self.metric]
+            if self.task not in tasks:
+                problems.append(f"metric: {self.metric!r} does not apply to task {self.task!r}")
+            if self.direction is not None and self.direction != better:
+                problems.append(f"direction: {self.metric!r} is better when it is {better}d, not {self.direction}d")
+        for fam in self.model_space:
+            if self.task not in MODEL_FAMILIES.get(fam, (self.task,)):
+                problems.append(f"model_space: {fam!r} does not support task {self.task!r}")
+        if self.sampler == "grid" and len(self.model_space) != 1:
+            problems.append("sampler: 'grid' needs exactly one model family in model_space")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # ---- derived values -------------------------------------------------
+    @property
+    def metric_direction(self) -> Direction:
+        return METRICS[self.metric][1]
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or os.environ.get("AUTOML_STORAGE") or f"sqlite:///{state_dir() / 'optuna.db'}"
+
+    @property
+    def mlflow_uri(self) -> str:
+        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+    @property
+    def experiment_name(self) -> str:
+        return f"automl/{self.name}"
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.registry.model_name or f"automl-{self.name}"
+
+    @property
+    def n_slots(self) -> int:
+        return -(-self.budget.n_trials // self.budget.trials_per_slot)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> StudyConfig:
+        """Apply run-time overrides (the Airflow trigger form) and validate again.
+
+        Accepted keys: n_trials, timeout_s, sampler, parallelism, trials_per_slot.
+        """
+        data = self.model_dump()
+        budget_keys = {"n_trials", "timeout_s", "parallelism", "trials_per_slot"}
+        for key, value in overrides.items():
+            if key in budget_keys:
+                data["budget"][key] = value
+            elif key == "sampler":
+                data["sampler"] = value
+            else:
+                raise ConfigError(f"unknown override {key!r}; allowed: {sorted(budget_keys | {'sampler'})}")
+        return parse_config(data, source="run overrides")
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid study config {source}: {err.error_count()} problem(s)"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "<dict>") -> StudyConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid study config {source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> StudyConfig:
+    """Read and validate one study config file; raises ConfigError naming the problem."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read study config {p}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"invalid study config {p}: malformed YAML: {err}") from None
+    return parse_config(data, source=str(p))
+
+
+def config_from_json(text: str) -> StudyConfig:
+    import json
+
+    return parse_config(json.loads(text), source="<json>")

@@ -1,0 +1,127 @@
+"""Load, validate and split a study's dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from automl.config import StudyConfig
+
+SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "iris")
+
+
+class DataError(ValueError):
+    """The dataset cannot be used for this study; the message says why."""
+
+
+@dataclass(frozen=True)
+class Split:
+    train_path: Path
+    holdout_path: Path
+    n_train: int
+    n_holdout: int
+    n_columns: int
+
+
+def read_dataset(source: str) -> pd.DataFrame:
+    """Read a dataset named by a config's ``dataset.source``."""
+    if source.startswith("sklearn:"):
+        name = source.split(":", 1)[1]
+        if name not in SKLEARN_DATASETS:
+            raise DataError(f"unknown bundled dataset {name!r}; known: {list(SKLEARN_DATASETS)}")
+        import sklearn.datasets as skd
+
+        bunch = getattr(skd, f"load_{name}")(as_frame=True)
+        frame: pd.DataFrame = bunch.frame.copy()
+        frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
+        return frame
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"dataset file not found: {source}")
+    try:
+        if source.lower().endswith(".csv"):
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise DataError(f"cannot read dataset {source}: {err}") from None
+
+
+def validate(frame: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
+    """Check the frame is usable for the study; return it with rows lacking a target removed."""
+    target = config.dataset.target
+    src = config.dataset.source
+    if frame.shape[0] == 0:
+        raise DataError(f"dataset {src} is empty (0 rows)")
+    if target not in frame.columns:
+        raise DataError(f"target column {target!r} not found in dataset {src}; columns: {list(frame.columns)[:20]}")
+    features = [c for c in frame.columns if c != target]
+    if not features:
+        raise DataError(f"dataset {src} has no feature columns besides the target {target!r}")
+    frame = frame[frame[target].notna()]
+    if frame.shape[0] == 0:
+        raise DataError(f"target column {target!r} of dataset {src} is entirely missing (all NaN)")
+    if frame[features].isna().all().all():
+        raise DataError(f"every feature column of dataset {src} is entirely missing (all NaN)")
+    if config.task == "classification":
+        counts = frame[target].value_counts()
+        if len(counts) < 2:
+            raise DataError(f"target {target!r} has a single class; classification needs at least two")
+        if counts.min() < config.budget.cv_folds + 1:
+            raise DataError(
+                f"class {counts.idxmin()!r} of target {target!r} has {counts.min()} rows; "
+                f"need more than cv_folds={config.budget.cv_folds} to stratify"
+            )
+    else:
+        if not pd.api.types.is_numeric_dtype(frame[target]):
+            raise DataError(f"regression target {target!r} is not numeric (dtype {frame[target].dtype})")
+    if frame.shape[0] < 2 * config.budget.cv_folds + 2:
+        raise DataError(f"dataset {src} has only {frame.shape[0]} usable rows; too few for a holdout and CV")
+    return frame.reset_index(drop=True)
+
+
+def split_holdout(frame: pd.DataFrame, config: StudyConfig, out_dir: Path) -> Split:
+    """Split off the untouched holdout and write both parts as Parquet (idempotent)."""
+    target = config.dataset.target
+    stratify = frame[target] if config.task == "classification" else None
+    train, holdout = train_test_split(
+        frame, test_size=config.dataset.holdout_fraction, random_state=config.seed, stratify=stratify
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_path, holdout_path = out_dir / "train.parquet", out_dir / "holdout.parquet"
+    _write_atomic(train.reset_index(drop=True), train_path)
+    _write_atomic(holdout.reset_index(drop=True), holdout_path)
+    return Split(train_path, holdout_path, len(train), len(holdout), frame.shape[1] - 1)
+
+
+def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
+def summarize(frame: pd.DataFrame, config: StudyConfig) -> dict[str, float | int | str]:
+    """A small dataset summary for the MLflow parent run."""
+    target = config.dataset.target
+    x = frame.drop(columns=[target])
+    summary: dict[str, float | int | str] = {
+        "rows": int(frame.shape[0]),
+        "columns": int(x.shape[1]),
+        "numeric_columns": int(x.select_dtypes(include=np.number).shape[1]),
+        "missing_ratio": float(x.isna().mean().mean()),
+    }
+    if config.task == "classification":
+        counts = frame[target].value_counts()
+        summary["classes"] = int(len(counts))
+        summary["minority_ratio"] = float(counts.min() / counts.sum())
+    else:
+        summary["target_std"] = float(frame[target].std())
+    return summary
+
+
+def load_and_split(config: StudyConfig, out_dir: Path) -> tuple[Split, dict[str, float | int | str]]:
+    frame = validate(read_dataset(config.dataset.source), config)
+    return split_holdout(frame, config, out_dir), summarize(frame, config)

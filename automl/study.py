@@ -1,0 +1,180 @@
+"""The search controller's memory: the Optuna study in a shared storage.
+
+Workers are stateless: they rebuild sampler and pruner from the study config
+(stored on the study), ask for a trial, train, report, tell.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.config import StudyConfig, parse_config
+from automl.spaces import ModelSpace
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class StorageError(RuntimeError):
+    """The study storage cannot be reached or used."""
+
+
+def redact(url: str) -> str:
+    """Hide a password in a database URL for logs and errors."""
+    import re
+
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+
+
+def get_storage(url: str) -> optuna.storages.BaseStorage:
+    """Open an Optuna RDB storage, with a clear error when it is unreachable."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        # several worker processes write: wait for the lock instead of failing at once
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    else:
+        kwargs["engine_kwargs"] = {"pool_pre_ping": True}
+    try:
+        return optuna.storages.RDBStorage(url, **kwargs)
+    except Exception as err:  # SQLAlchemy raises many types; name the storage once
+        raise StorageError(f"cannot open study storage {redact(url)}: {type(err).__name__}: {err}") from None
+
+
+def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
+    """Build the config's sampler. ``seed_offset`` keeps parallel workers from drawing the same points."""
+    seed = config.seed + seed_offset
+    name = config.sampler
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=len(config.model_space) > 1, constant_liar=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(ModelSpace(config.model_space).grid(), seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    raise ValueError(f"unknown sampler {name!r}")
+
+
+def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    p = config.pruning
+    if p.rule == "none":
+        return optuna.pruners.NopPruner()
+    if p.rule == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=p.n_startup_trials, n_warmup_steps=0)
+    if p.rule == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_resource, reduction_factor=p.reduction_factor)
+    if p.rule == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=p.min_resource, max_resource=config.budget.cv_folds, reduction_factor=p.reduction_factor
+        )
+    raise ValueError(f"unknown pruning rule {p.rule!r}")
+
+
+def create_or_open(config: StudyConfig, study_name: str) -> optuna.Study:
+    """Create the study, or reopen it on a retry / re-run (idempotent)."""
+    storage = get_storage(config.storage_url)
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=storage,
+        direction=config.metric_direction,
+        load_if_exists=True,
+    )
+    attrs = study.user_attrs
+    if "config" not in attrs:
+        now = time.time()
+        study.set_user_attr("config", config.model_dump(mode="json"))
+        study.set_user_attr("created_at", now)
+        if config.budget.timeout_s:
+            study.set_user_attr("deadline", now + config.budget.timeout_s)
+    return study
+
+
+def open_study(config: StudyConfig, study_name: str, seed_offset: int = 0) -> optuna.Study:
+    storage = get_storage(config.storage_url)
+    try:
+        return optuna.load_study(
+            study_name=study_name,
+            storage=storage,
+            sampler=make_sampler(config, seed_offset),
+            pruner=make_pruner(config),
+        )
+    except KeyError:
+        raise StorageError(f"study {study_name!r} does not exist in {redact(config.storage_url)}") from None
+
+
+def study_config(study: optuna.Study) -> StudyConfig:
+    return parse_config(study.user_attrs["config"], source=f"study {study.study_name}")
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    complete: int
+    pruned: int
+    failed: int
+    running: int
+    waiting: int
+    best_value: float | None
+    best_trial: int | None
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned + self.failed
+
+    def line(self) -> str:
+        best = "none yet" if self.best_value is None else f"{self.best_value:.5f} (trial {self.best_trial})"
+        return (
+            f"trials: {self.complete} complete, {self.pruned} pruned, {self.failed} failed, "
+            f"{self.running} running; best {best}"
+        )
+
+
+def _is_result(t: FrozenTrial) -> bool:
+    """A trial that counts against the budget (a replaced, abandoned trial does not)."""
+    return t.state in FINISHED and not t.user_attrs.get("abandoned")
+
+
+def progress(study: optuna.Study) -> Progress:
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = None
+    if complete:
+        pick = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+        best = pick(complete, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
+    return Progress(
+        total=len(trials),
+        complete=len(complete),
+        pruned=sum(t.state == TrialState.PRUNED for t in trials),
+        failed=sum(t.state == TrialState.FAIL and not t.user_attrs.get("abandoned") for t in trials),
+        running=sum(t.state == TrialState.RUNNING for t in trials),
+        waiting=sum(t.state == TrialState.WAITING for t in trials),
+        best_value=None if best is None else best.value,
+        best_trial=None if best is None else best.number,
+    )
+
+
+def leaderboard(study: optuna.Study, top: int = 10) -> list[dict[str, Any]]:
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    complete.sort(key=lambda t: t.value, reverse=reverse)  # type: ignore[arg-type, return-value]
+    return [
+        {"trial": t.number, "value": t.value, "model": t.params.get("model", study_config(study).model_space[0]),
+         "params": t.params, "seconds": (t.duration.total_seconds() if t.duration else None)}
+        for t in complete[:top]
+    ]
+
+
+def format_leaderboard(rows: list[dict[str, Any]], metric: str) -> str:
+    lines = [f"{'rank':>4}  {'trial':>5}  {metric:>10}  {'model':<20} {'secs':>6}  params"]
+    for i, r in enumerate(rows, start=1):
+        params = json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r["params"].items() if k != "model"})
+        secs = f"{r['seconds']:.1f}" if r["seconds"] is not None else "-"
+        lines.append(f"{i:>4}  {r['trial']:>5}  {r['value']:>10.5f}  {r['model']:<20} {secs:>6}  {params}")
+    return "\n".join(lines)

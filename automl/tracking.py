@@ -1,0 +1,162 @@
+"""MLflow tracking: experiment per study config, parent run per DAG run, child run per trial.
+
+Everything here is idempotent: a retried task finds the parent run by its
+Airflow run id, and a trial already logged as a child run is not logged twice.
+Trial results live first in the study storage, so an MLflow outage only
+delays logging.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import optuna
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from automl.config import StudyConfig
+from automl.paths import state_dir
+
+TAG_RUN_ID = "airflow.run_id"
+TAG_STUDY = "optuna.study_name"
+TAG_TRIAL = "optuna.trial_number"
+_STATUS = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAIL: "FAILED"}
+
+
+def client(config: StudyConfig) -> MlflowClient:
+    mlflow.set_tracking_uri(config.mlflow_uri)
+    return MlflowClient(config.mlflow_uri)
+
+
+def experiment_id(config: StudyConfig) -> str:
+    c = client(config)
+    exp = c.get_experiment_by_name(config.experiment_name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            c.restore_experiment(exp.experiment_id)
+        return str(exp.experiment_id)
+    artifact_location = None
+    if config.mlflow_uri.startswith(("sqlite:", "file:")) or "://" not in config.mlflow_uri:
+        # local store: keep artifacts in the state folder, not in ./mlruns of whatever cwd
+        artifact_location = (state_dir() / "mlartifacts" / config.name).as_uri()
+    try:
+        return str(c.create_experiment(config.experiment_name, artifact_location=artifact_location,
+                                       tags={"automl.study_config": config.name}))
+    except mlflow.exceptions.MlflowException:
+        exp = c.get_experiment_by_name(config.experiment_name)  # created concurrently
+        if exp is None:
+            raise
+        return str(exp.experiment_id)
+
+
+def find_parent_run(config: StudyConfig, study_name: str) -> str | None:
+    c = client(config)
+    runs = c.search_runs([experiment_id(config)], filter_string=f"tags.`{TAG_STUDY}` = '{study_name}' "
+                         "and tags.`automl.role` = 'parent'", max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def start_parent_run(config: StudyConfig, study_name: str, airflow: dict[str, str],
+                     dataset_summary: dict[str, Any], features: dict[str, Any]) -> str:
+    """Create the parent run for this DAG run, or return the one a previous attempt created."""
+    existing = find_parent_run(config, study_name)
+    if existing:
+        return existing
+    c = client(config)
+    tags = {TAG_STUDY: study_name, "automl.role": "parent", "automl.study_config": config.name,
+            "mlflow.runName": study_name, **{f"airflow.{k}": str(v) for k, v in airflow.items()}}
+    run = c.create_run(experiment_id(config), tags=tags, run_name=study_name)
+    rid = run.info.run_id
+    params = {
+        "task": config.task, "metric": config.metric, "direction": config.metric_direction,
+        "model_space": ",".join(config.model_space), "sampler": config.sampler,
+        "pruning": config.pruning.rule, "n_trials": config.budget.n_trials,
+        "parallelism": config.budget.parallelism, "trials_per_slot": config.budget.trials_per_slot,
+        "cv_folds": config.budget.cv_folds, "timeout_s": config.budget.timeout_s,
+        "dataset": config.dataset.source, "target": config.dataset.target,
+        "n_features_generated": features.get("n_generated"), "n_features_selected": features.get("n_selected"),
+    }
+    c.log_batch(
+        rid,
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag(f"dataset.{k}", str(v)) for k, v in dataset_summary.items()],
+    )
+    c.log_dict(rid, config.model_dump(mode="json"), "study_config.json")
+    if features.get("report"):
+        c.log_dict(rid, features["report"], "features/selection.json")
+    return rid
+
+
+def _child_runs(c: MlflowClient, exp_id: str, parent_run_id: str) -> dict[int, Any]:
+    runs = c.search_runs([exp_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=50000)
+    return {int(r.data.tags[TAG_TRIAL]): r for r in runs if TAG_TRIAL in r.data.tags}
+
+
+def sync_trials(config: StudyConfig, parent_run_id: str, study: optuna.Study,
+                numbers: list[int] | None = None) -> int:
+    """Log finished trials as child runs of the parent; returns how many were newly logged."""
+    c = client(config)
+    exp_id = experiment_id(config)
+    logged = _child_runs(c, exp_id, parent_run_id)
+    new = 0
+    for t in study.get_trials(deepcopy=False, states=tuple(_STATUS)):
+        if numbers is not None and t.number not in numbers:
+            continue
+        if t.user_attrs.get("abandoned"):
+            continue
+        prior = logged.get(t.number)
+        if prior is not None:
+            if prior.info.status != "RUNNING":
+                continue
+            c.delete_run(prior.info.run_id)  # half-written by an attempt that died: write again
+        _log_trial(c, exp_id, parent_run_id, study.study_name, config, t)
+        new += 1
+    return new
+
+
+def _log_trial(c: MlflowClient, exp_id: str, parent_run_id: str, study_name: str, config: StudyConfig,
+               t: optuna.trial.FrozenTrial) -> None:
+    start_ms = int(t.datetime_start.timestamp() * 1000) if t.datetime_start else int(time.time() * 1000)
+    end_ms = int(t.datetime_complete.timestamp() * 1000) if t.datetime_complete else start_ms
+    run = c.create_run(exp_id, start_time=start_ms, run_name=f"trial-{t.number}", tags={
+        "mlflow.parentRunId": parent_run_id, TAG_TRIAL: str(t.number), TAG_STUDY: study_name,
+        "automl.role": "trial", "optuna.state": t.state.name, "automl.slot_key": str(t.user_attrs.get("slot_key", "")),
+    })
+    rid = run.info.run_id
+    metrics = [Metric(f"cv_{config.metric}_running", v, end_ms, step) for step, v in sorted(t.intermediate_values.items())]
+    if t.value is not None:
+        metrics.append(Metric(f"cv_{config.metric}", t.value, end_ms, 0))
+    metrics.append(Metric("duration_s", (end_ms - start_ms) / 1000.0, end_ms, 0))
+    tags = []
+    if "pruned_at_step" in t.user_attrs:
+        tags.append(RunTag("automl.pruned_at_step", str(t.user_attrs["pruned_at_step"])))
+    if "error" in t.user_attrs:
+        tags.append(RunTag("automl.error", str(t.user_attrs["error"])[:5000]))
+    c.log_batch(rid, metrics=metrics, params=[Param(k, str(v)) for k, v in t.params.items()], tags=tags)
+    c.set_terminated(rid, status=_STATUS[t.state], end_time=end_ms)
+
+
+def log_parent_results(config: StudyConfig, parent_run_id: str, metrics: dict[str, float],
+                       params: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
+    c = client(config)
+    now = int(time.time() * 1000)
+    existing = c.get_run(parent_run_id).data.params
+    c.log_batch(
+        parent_run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        params=[Param(k, str(v)) for k, v in (params or {}).items() if k not in existing],
+        tags=[RunTag(k, v) for k, v in (tags or {}).items()],
+    )
+
+
+def log_artifact(config: StudyConfig, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+    client(config).log_artifact(run_id, str(path), artifact_path)
+
+
+def log_json(config: StudyConfig, run_id: str, obj: Any, name: str) -> None:
+    client(config).log_text(run_id, json.dumps(obj, indent=2, default=str), name)

@@ -1,0 +1,132 @@
+"""The trial worker: ``python -m automl.worker --study NAME --slot I ...``.
+
+The same command runs inside an Airflow task (locally) or in a Kubernetes pod.
+A slot owns trials ``slot:0 .. slot:k-1`` (k = trials per slot, the last slot
+may own fewer). Each trial is tagged with its slot key, so a retried slot
+resumes: it skips the trials it already finished and replaces (marks FAIL,
+``abandoned``) a trial a crashed attempt left RUNNING. It never adds an extra
+trial to the study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from automl.config import StudyConfig, config_from_json
+from automl.objective import evaluate_trial
+from automl.study import open_study
+
+log = logging.getLogger("automl.worker")
+
+
+def slot_trial_count(config: StudyConfig, slot: int) -> int:
+    tps, n = config.budget.trials_per_slot, config.budget.n_trials
+    if slot < 0 or slot >= config.n_slots:
+        raise ValueError(f"slot {slot} is outside 0..{config.n_slots - 1}")
+    return min(tps, n - slot * tps)
+
+
+def worker_command(study_name: str, slot: int, config_path: str, data_path: str, parent_run_id: str | None,
+                   python: str = sys.executable) -> list[str]:
+    """The command line a trial slot runs (locally or in a pod)."""
+    cmd = [python, "-m", "automl.worker", "--study", study_name, "--slot", str(slot),
+           "--config", config_path, "--data", data_path]
+    if parent_run_id:
+        cmd += ["--parent-run-id", parent_run_id]
+    return cmd
+
+
+def _wait_for_capacity(study: optuna.Study, parallelism: int, deadline: float | None) -> None:
+    """Honour the run's parallelism: wait while that many trials already run."""
+    while True:
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if running < parallelism or (deadline is not None and time.time() >= deadline):
+            return
+        time.sleep(0.5)
+
+
+def run_slot(config: StudyConfig, study_name: str, slot: int, X: pd.DataFrame, y: pd.Series,
+             parent_run_id: str | None = None) -> list[int]:
+    """Run this slot's trials; return the trial numbers it finished in this call."""
+    study = open_study(config, study_name, seed_offset=1 + slot * 1009)
+    deadline = study.user_attrs.get("deadline")
+    done_now: list[int] = []
+    for j in range(slot_trial_count(config, slot)):
+        key = f"{slot}:{j}"
+        mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("slot_key") == key]
+        if any(t.state != TrialState.RUNNING and not t.user_attrs.get("abandoned") for t in mine):
+            log.info("slot %s: trial %s already finished, skipping", slot, key)
+            continue
+        for stale in (t for t in mine if t.state == TrialState.RUNNING):
+            log.warning("slot %s: replacing trial %d left running by an earlier attempt", slot, stale.number)
+            study._storage.set_trial_user_attr(stale._trial_id, "abandoned", True)
+            study.tell(stale.number, state=TrialState.FAIL)
+        if deadline is not None and time.time() >= deadline:
+            log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
+            break
+        _wait_for_capacity(study, config.budget.parallelism, deadline)
+        trial = study.ask()
+        trial.set_user_attr("slot_key", key)
+        started = time.time()
+        try:
+            value = evaluate_trial(trial, config, X, y)
+        except optuna.TrialPruned as pruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            log.info("trial %d pruned: %s", trial.number, pruned)
+        except Exception as err:  # a bad configuration fails its trial, not the slot
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
+            study.tell(trial, state=TrialState.FAIL)
+            log.exception("trial %d failed", trial.number)
+        else:
+            study.tell(trial, value)
+            log.info("trial %d: %s = %.5f (%.1f s)", trial.number, config.metric, value, time.time() - started)
+        done_now.append(trial.number)
+        if parent_run_id:
+            _log_to_mlflow(config, study, parent_run_id, trial.number)
+    return done_now
+
+
+def _log_to_mlflow(config: StudyConfig, study: optuna.Study, parent_run_id: str, number: int) -> None:
+    """Best effort: the study storage holds the result; the final sync catches up on failure."""
+    from automl import tracking
+
+    try:
+        tracking.sync_trials(config, parent_run_id, study, numbers=[number])
+    except Exception as err:  # MLflow down or locked: the result is safe in the study
+        log.warning("could not log trial %d to MLflow now (%s); it will be synced later", number, err)
+
+
+def load_training_frame(path: str, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    frame = pd.read_parquet(path)
+    return frame.drop(columns=[target]), frame[target]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m automl.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--study", required=True, help="study name in the storage")
+    parser.add_argument("--slot", required=True, type=int, help="trial slot index (the map index)")
+    parser.add_argument("--config", required=True, help="path of the run's effective config (JSON)")
+    parser.add_argument("--data", required=True, help="Parquet file of the training feature matrix")
+    parser.add_argument("--parent-run-id", default=None, help="MLflow parent run to log child runs under")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config = config_from_json(Path(args.config).read_text())
+    X, y = load_training_frame(args.data, config.dataset.target)
+    done = run_slot(config, args.study, args.slot, X, y, args.parent_run_id)
+    log.info("slot %d finished trials %s", args.slot, done)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

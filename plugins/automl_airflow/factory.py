@@ -1,0 +1,210 @@
+"""Build one Airflow DAG per study config (``dags/studies/*.yaml``).
+
+Parse-time cost is kept low: this module imports only Airflow's SDK and
+``automl.config`` (PyYAML + pydantic). Every heavy import happens inside a task.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Param, dag, task
+
+from automl.config import ConfigError, StudyConfig, load_config
+from automl_airflow.sensors import StudyProgressSensor
+
+log = logging.getLogger(__name__)
+
+START_DATE = datetime(2026, 1, 1)
+OVERRIDE_KEYS = ("n_trials", "timeout_s", "sampler", "parallelism", "trials_per_slot")
+MAX_MAP_LENGTH = 1024  # Airflow's [core] max_map_length default
+
+
+def dag_id_for(config_name: str) -> str:
+    return f"automl_{config_name}"
+
+
+def trigger_params(config: StudyConfig) -> dict[str, Param]:
+    """The trigger form: validated fields whose defaults come from the config."""
+    b = config.budget
+    return {
+        "n_trials": Param(b.n_trials, type="integer", minimum=1, maximum=MAX_MAP_LENGTH * b.trials_per_slot,
+                          title="Trials", description="How many trials the study runs."),
+        "timeout_s": Param(b.timeout_s, type=["null", "integer"], minimum=1, title="Time budget (s)",
+                           description="No trial starts after this many seconds; empty for no limit."),
+        "sampler": Param(config.sampler, type="string", enum=["tpe", "random", "grid", "cmaes", "gp"],
+                         title="Sampler", description="Optuna sampler that proposes the configurations."),
+        "parallelism": Param(b.parallelism, type="integer", minimum=1, maximum=b.parallelism, title="Parallelism",
+                             description=f"Trials running at once (at most {b.parallelism}, this DAG's slot cap)."),
+        "trials_per_slot": Param(b.trials_per_slot, type="integer", minimum=1, maximum=1000,
+                                 title="Trials per slot", description="Trials each mapped task runs in turn."),
+    }
+
+
+def effective_config(config: StudyConfig, params: dict[str, Any]) -> StudyConfig:
+    overrides = {k: params[k] for k in OVERRIDE_KEYS if k in params}
+    cfg = config.with_overrides(overrides)
+    if cfg.n_slots > MAX_MAP_LENGTH:
+        raise ConfigError(f"n_trials={cfg.budget.n_trials} with trials_per_slot={cfg.budget.trials_per_slot} "
+                          f"makes {cfg.n_slots} slots, over Airflow's max_map_length {MAX_MAP_LENGTH}; "
+                          "raise trials_per_slot")
+    return cfg
+
+
+def _doc_md(config: StudyConfig, source: Path) -> str:
+    b = config.budget
+    return f"""\
+### AutoML study `{config.name}`
+{config.description}
+
+Config: `{source.name}` · dataset `{config.dataset.source}` (target `{config.dataset.target}`, {config.task})
+· metric **{config.metric}** ({config.metric_direction}) · models: {", ".join(config.model_space)}
+· sampler `{config.sampler}` · pruning `{config.pruning.rule}`
+· {b.n_trials} trials, {b.trials_per_slot} per slot, {b.parallelism} at once, {b.cv_folds}-fold CV.
+
+`load_data → generate_features → select_features → create_study → run_trial (mapped) ∥ pruning_sensor
+→ retrain_best → evaluate_holdout → register_model`. Results: MLflow experiment `{config.experiment_name}`,
+registered model `{config.registered_model_name}`.
+"""
+
+
+def _run_worker(cmd: list[str]) -> None:
+    """Run the worker command, streaming its output into the task log."""
+    log.info("running: %s", " ".join(cmd))
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.info("%s", line.rstrip())
+        rc = proc.wait()
+    if rc != 0:
+        raise RuntimeError(f"trial worker exited with status {rc}")
+
+
+def build_dag(config: StudyConfig, source: Path) -> DAG:
+    b = config.budget
+
+    @dag(
+        dag_id=dag_id_for(config.name),
+        schedule=config.schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["automl", *config.tags],
+        doc_md=_doc_md(config, source),
+        params=trigger_params(config),
+        default_args={"owner": "automl", "retries": 2, "retry_delay": timedelta(seconds=15)},
+    )
+    def automl_study() -> None:
+        @task
+        def load_data(params: dict[str, Any], run_id: str) -> dict[str, Any]:
+            from automl import stages
+
+            cfg = effective_config(config, params)
+            name = stages.study_name_for(cfg, run_id)
+            return {"study_name": name, **stages.load_data(cfg, name)}
+
+        @task
+        def generate_features(data: dict[str, Any]) -> dict[str, Any]:
+            from automl import stages
+
+            return stages.generate_features(data["config_path"], data["study_name"], data)
+
+        @task
+        def select_features(data: dict[str, Any], generated: dict[str, Any]) -> dict[str, Any]:
+            from automl import stages
+
+            return stages.select_features(data["config_path"], data["study_name"], generated)
+
+        @task
+        def create_study(data: dict[str, Any], features: dict[str, Any], dag_run: Any = None) -> dict[str, Any]:
+            from automl import stages
+
+            airflow_meta = {"dag_id": dag_run.dag_id, "run_id": dag_run.run_id}
+            return stages.create_study(data["config_path"], data["study_name"], airflow_meta, data, features)
+
+        @task(retries=0)
+        def trial_slots(study: dict[str, Any]) -> list[int]:
+            return list(study["slots"])
+
+        @task(max_active_tis_per_dagrun=b.parallelism, map_index_template="slot {{ task.op_kwargs['slot'] }}")
+        def run_trial(slot: int, study: dict[str, Any]) -> dict[str, Any]:
+            from automl.worker import worker_command
+
+            _run_worker(worker_command(study["study_name"], slot, study["config_path"], study["train"],
+                                       study["parent_run_id"]))
+            return {"slot": slot}
+
+        @task(trigger_rule="all_done")
+        def retrain_best(study: dict[str, Any], features: dict[str, Any]) -> dict[str, Any]:
+            from automl import stages
+
+            return stages.retrain_best(study["config_path"], study["study_name"], study["parent_run_id"], features)
+
+        @task
+        def evaluate_holdout(study: dict[str, Any], retrained: dict[str, Any], features: dict[str, Any]) -> dict[str, Any]:
+            from automl import stages
+
+            return stages.evaluate_holdout(study["config_path"], study["parent_run_id"], retrained, features)
+
+        @task
+        def register_model(study: dict[str, Any], retrained: dict[str, Any], features: dict[str, Any],
+                           holdout: dict[str, Any]) -> dict[str, Any]:
+            from automl import stages
+
+            return stages.register_model(study["config_path"], study["parent_run_id"], retrained, features, holdout)
+
+        data = load_data()
+        features = select_features(data, generate_features(data))
+        study = create_study(data, features)
+        trials = run_trial.partial(study=study).expand(slot=trial_slots(study))
+        sensor = StudyProgressSensor(
+            task_id="pruning_sensor",
+            study=study,
+            poke_interval=5,
+            timeout=(b.timeout_s or 24 * 3600) + 3600,
+            retries=0,
+        )
+        study >> sensor
+        retrained = retrain_best(study, features)
+        [trials, sensor] >> retrained
+        holdout = evaluate_holdout(study, retrained, features)
+        register_model(study, retrained, features, holdout)
+
+    return automl_study()
+
+
+def _broken_dag(stem: str, error: str, source: Path) -> DAG:
+    """A visible stand-in for a config that does not validate: its one task fails with the error."""
+
+    @dag(dag_id=dag_id_for(stem) + "__invalid_config", schedule=None, start_date=START_DATE, catchup=False,
+         tags=["automl", "invalid-config"], doc_md=f"### Invalid study config `{source.name}`\n```\n{error}\n```",
+         default_args={"owner": "automl", "retries": 0})
+    def invalid_config() -> None:
+        @task
+        def report_config_error() -> None:
+            raise ConfigError(error)
+
+        report_config_error()
+
+    return invalid_config()
+
+
+def build_dags(studies_dir: Path) -> dict[str, DAG]:
+    """One DAG per ``*.yaml``/``*.yml`` in ``studies_dir``; an invalid config yields a failing stand-in DAG."""
+    dags: dict[str, DAG] = {}
+    for path in sorted([*studies_dir.glob("*.yaml"), *studies_dir.glob("*.yml")]):
+        try:
+            config = load_config(path)
+        except ConfigError as err:
+            log.error("%s", err)
+            d = _broken_dag(path.stem, str(err), path)
+        else:
+            d = build_dag(config, path)
+        if d.dag_id in dags:
+            raise ValueError(f"two study configs give the DAG id {d.dag_id}; study names must be unique")
+        dags[d.dag_id] = d
+    return dags

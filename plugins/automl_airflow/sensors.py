@@ -1,0 +1,52 @@
+"""The sensor that runs beside the mapped trial slots.
+
+It reads the study storage (progress, best so far) and Airflow's own view of
+the trial slots, and succeeds when every slot has ended. In ``reschedule``
+mode it holds no worker slot while it waits.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+ENDED = {"success", "failed", "skipped", "upstream_failed", "removed"}
+
+
+class StudyProgressSensor(BaseSensorOperator):
+    """Watch an AutoML study until every trial slot has ended.
+
+    :param study: the ``create_study`` result (study name, config path, slots).
+    :param trial_task_id: the mapped task whose instances are the trial slots.
+    """
+
+    template_fields = ("study",)
+    ui_color = "#f0e4ff"
+
+    def __init__(self, *, study: Any, trial_task_id: str = "run_trial", **kwargs: Any) -> None:
+        kwargs.setdefault("mode", "reschedule")
+        super().__init__(**kwargs)
+        self.study = study
+        self.trial_task_id = trial_task_id
+
+    def _slot_states(self, context: Any) -> list[str]:
+        ti = context["ti"]
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id], task_ids=[self.trial_task_id])
+        per_run = states.get(ti.run_id, {})
+        return [str(s) for key, s in per_run.items() if key.startswith(self.trial_task_id)]
+
+    def poke(self, context: Any) -> PokeReturnValue:
+        from automl import stages
+
+        progress = stages.study_progress(self.study["config_path"], self.study["study_name"])
+        states = self._slot_states(context)
+        n_slots = len(self.study["slots"])
+        ended = sum(s in ENDED for s in states)
+        self.log.info("study %s: %s; slots ended %d/%d", self.study["study_name"], progress["line"], ended, n_slots)
+        done = len(states) >= n_slots and ended >= n_slots
+        if done and progress["running"]:
+            # a slot ended (e.g. killed) while its trial is still marked running: not lost, reported
+            self.log.warning("%d trial(s) still marked running after every slot ended", progress["running"])
+        return PokeReturnValue(is_done=done, xcom_value={**progress, "slots_ended": ended, "checked_at": time.time()})
