@@ -103,15 +103,15 @@ class StudyConfig(_Strict):
     metric: str
     direction: Direction | None = None
     model_space: list[str] = Field(min_length=1)
-    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    budget: BudgetConfig = BudgetConfig()  # frozen, so sharing the default is safe
     sampler: SamplerName = "tpe"
-    pruning: PruningConfig = Field(default_factory=PruningConfig)
-    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    pruning: PruningConfig = PruningConfig()  # frozen, so sharing the default is safe
+    features: FeaturesConfig = FeaturesConfig()  # frozen, so sharing the default is safe
     storage: str | None = Field(None, description="Optuna storage URL; default SQLite in the state dir")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default SQLite in the state dir")
     schedule: str | None = None
     seed: int = 0
-    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    registry: RegistryConfig = RegistryConfig()  # frozen, so sharing the default is safe
     tags: list[str] = Field(default_factory=list)
 
     @field_validator("name")
@@ -217,7 +217,9 @@ def _format_errors(err: ValidationError, source: str) -> str:
 
 def parse_config(data: Any, source: str = "<dict>") -> StudyConfig:
     if not isinstance(data, dict):
-        raise ConfigError(f"invalid study config {source}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"invalid study config {source}: expected a mapping at the top level, got {type(data).__name__}"
+        )
     try:
         return StudyConfig.model_validate(data)
     except ValidationError as err:

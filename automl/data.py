@@ -120,8 +120,3 @@ def summarize(frame: pd.DataFrame, config: StudyConfig) -> dict[str, float | int
     else:
         summary["target_std"] = float(frame[target].std())
     return summary
-
-
-def load_and_split(config: StudyConfig, out_dir: Path) -> tuple[Split, dict[str, float | int | str]]:
-    frame = validate(read_dataset(config.dataset.source), config)
-    return split_holdout(frame, config, out_dir), summarize(frame, config)

@@ -10,8 +10,10 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def state_dir() -> Path:
-    """The local state folder: ``$AUTOML_HOME`` or ``<project>/.automl``."""
-    return Path(os.environ.get("AUTOML_HOME") or _PROJECT_ROOT / ".automl").resolve()
+    """The local state folder (created on first use): ``$AUTOML_HOME`` or ``<project>/.automl``."""
+    d = Path(os.environ.get("AUTOML_HOME") or _PROJECT_ROOT / ".automl").resolve()
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def safe_name(text: str) -> str:

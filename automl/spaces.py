@@ -108,7 +108,12 @@ class RandomForestFamily(ModelFamily):
         }
 
     def grid(self) -> dict[str, list[Any]]:
-        return {"n_estimators": [100, 300], "max_depth": [4, 12], "min_samples_leaf": [1, 5], "max_features": [0.3, 0.7]}
+        return {
+            "n_estimators": [100, 300],
+            "max_depth": [4, 12],
+            "min_samples_leaf": [1, 5],
+            "max_features": [0.3, 0.7],
+        }
 
     def estimator(self, params: dict[str, Any], task: str, seed: int) -> Any:
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -170,16 +175,14 @@ class ModelSpace:
         return f"{family}__" if len(self.families) > 1 else ""
 
     def suggest(self, trial: optuna.Trial) -> tuple[str, dict[str, Any]]:
-        family = (
-            trial.suggest_categorical("model", self.families) if len(self.families) > 1 else self.families[0]
-        )
+        family = trial.suggest_categorical("model", self.families) if len(self.families) > 1 else self.families[0]
         return family, FAMILIES[family].suggest(trial, self._prefix(family))
 
     def from_params(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Recover (family, family params) from a finished trial's flat params."""
         family = params.get("model", self.families[0])
         prefix = self._prefix(family)
-        return family, {k[len(prefix):]: v for k, v in params.items() if k != "model" and k.startswith(prefix)}
+        return family, {k[len(prefix) :]: v for k, v in params.items() if k != "model" and k.startswith(prefix)}
 
     def grid(self) -> dict[str, list[Any]]:
         if len(self.families) != 1:

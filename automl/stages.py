@@ -40,17 +40,27 @@ def _write_json(path: Path, obj: Any) -> None:
 # ---------------------------------------------------------------- load_data
 def load_data(config: StudyConfig, study_name: str) -> dict[str, Any]:
     """Validate the dataset, split off the untouched holdout, write Parquet."""
-    from automl.data import load_and_split
+    from automl.data import read_dataset, split_holdout, summarize, validate
 
+    frame = validate(read_dataset(config.dataset.source), config)  # fails before anything is written
     out = run_dir(study_name)
     config_path = out / "config.json"
     _write_json(config_path, config.model_dump(mode="json"))
-    split, summary = load_and_split(config, out)
+    split, summary = split_holdout(frame, config, out), summarize(frame, config)
     _write_json(out / "dataset_summary.json", summary)
-    log.info("dataset %s: %d train rows, %d holdout rows, %d columns",
-             config.dataset.source, split.n_train, split.n_holdout, split.n_columns)
-    return {"config_path": str(config_path), "train": str(split.train_path), "holdout": str(split.holdout_path),
-            "summary": summary}
+    log.info(
+        "dataset %s: %d train rows, %d holdout rows, %d columns",
+        config.dataset.source,
+        split.n_train,
+        split.n_holdout,
+        split.n_columns,
+    )
+    return {
+        "config_path": str(config_path),
+        "train": str(split.train_path),
+        "holdout": str(split.holdout_path),
+        "summary": summary,
+    }
 
 
 # ------------------------------------------------------- generate_features
@@ -81,8 +91,13 @@ def generate_features(config_path: str, study_name: str, data: dict[str, Any]) -
     definitions = dfs.save(out / "features_generated.json")
     seconds = time.perf_counter() - started
     log.info("DFS generated %d features in %.1f s", len(dfs.features_), seconds)
-    return {"train": str(paths["train"]), "holdout": str(paths["holdout"]), "definitions": str(definitions),
-            "n_generated": len(dfs.features_), "seconds": seconds}
+    return {
+        "train": str(paths["train"]),
+        "holdout": str(paths["holdout"]),
+        "definitions": str(definitions),
+        "n_generated": len(dfs.features_),
+        "seconds": seconds,
+    }
 
 
 # --------------------------------------------------------- select_features
@@ -99,26 +114,37 @@ def select_features(config_path: str, study_name: str, generated: dict[str, Any]
     features, logical_types = load_feature_definitions(Path(generated["definitions"]))
     train = pd.read_parquet(generated["train"])
     started = time.perf_counter()
-    selector = FeatureSelector(null_threshold=config.features.null_threshold,
-                               corr_threshold=config.features.corr_threshold).fit(train.drop(columns=[target]), features)
+    selector = FeatureSelector(
+        null_threshold=config.features.null_threshold, corr_threshold=config.features.corr_threshold
+    ).fit(train.drop(columns=[target]), features)
     keep = selector.selected_columns_ + [target]
     paths = {"train": out / "train_features.parquet", "holdout": out / "holdout_features.parquet"}
     train[keep].to_parquet(paths["train"], index=False)
     pd.read_parquet(generated["holdout"])[keep].to_parquet(paths["holdout"], index=False)
     definitions = out / "feature_definitions.json"
     save_feature_definitions(selector.selected_features_, definitions, logical_types)
-    report = {"kept": selector.selected_columns_, "dropped": selector.dropped_,
-              "seconds": time.perf_counter() - started, "fitted_on_rows": int(train.shape[0])}
+    report = {
+        "kept": selector.selected_columns_,
+        "dropped": selector.dropped_,
+        "seconds": time.perf_counter() - started,
+        "fitted_on_rows": int(train.shape[0]),
+    }
     _write_json(out / "feature_selection.json", report)
     log.info("selection kept %d of %d features", len(selector.selected_columns_), generated["n_generated"])
-    return {"train": str(paths["train"]), "holdout": str(paths["holdout"]), "definitions": str(definitions),
-            "n_generated": generated["n_generated"], "n_selected": len(selector.selected_columns_),
-            "report": str(out / "feature_selection.json")}
+    return {
+        "train": str(paths["train"]),
+        "holdout": str(paths["holdout"]),
+        "definitions": str(definitions),
+        "n_generated": generated["n_generated"],
+        "n_selected": len(selector.selected_columns_),
+        "report": str(out / "feature_selection.json"),
+    }
 
 
 # ------------------------------------------------------------ create_study
-def create_study(config_path: str, study_name: str, airflow: dict[str, str], data: dict[str, Any],
-                 features: dict[str, Any]) -> dict[str, Any]:
+def create_study(
+    config_path: str, study_name: str, airflow: dict[str, str], data: dict[str, Any], features: dict[str, Any]
+) -> dict[str, Any]:
     """Create (or reopen) the Optuna study and the MLflow parent run; list the trial slots."""
     from automl import tracking
     from automl.study import create_or_open, redact
@@ -127,13 +153,21 @@ def create_study(config_path: str, study_name: str, airflow: dict[str, str], dat
     create_or_open(config, study_name)
     report = json.loads(Path(features["report"]).read_text()) if features.get("report") else None
     parent = tracking.start_parent_run(
-        config, study_name, airflow, data.get("summary", {}),
+        config,
+        study_name,
+        airflow,
+        data.get("summary", {}),
         {"n_generated": features.get("n_generated"), "n_selected": features.get("n_selected"), "report": report},
     )
     tracking.log_artifact(config, parent, Path(features["definitions"]), "features")
     log.info("study %s in %s; MLflow parent run %s", study_name, redact(config.storage_url), parent)
-    return {"study_name": study_name, "parent_run_id": parent, "config_path": config_path,
-            "train": features["train"], "slots": list(range(config.n_slots))}
+    return {
+        "study_name": study_name,
+        "parent_run_id": parent,
+        "config_path": config_path,
+        "train": features["train"],
+        "slots": list(range(config.n_slots)),
+    }
 
 
 # --------------------------------------------------------------- progress
@@ -142,8 +176,14 @@ def study_progress(config_path: str, study_name: str) -> dict[str, Any]:
 
     config = read_config(config_path)
     p = progress(open_study(config, study_name))
-    return {"line": p.line(), "finished": p.finished, "running": p.running, "complete": p.complete,
-            "n_trials": config.budget.n_trials, "best_value": p.best_value}
+    return {
+        "line": p.line(),
+        "finished": p.finished,
+        "running": p.running,
+        "complete": p.complete,
+        "n_trials": config.budget.n_trials,
+        "best_value": p.best_value,
+    }
 
 
 # ------------------------------------------------------------ retrain_best
@@ -174,18 +214,24 @@ def retrain_best(config_path: str, study_name: str, parent_run_id: str, features
     joblib.dump(model, tmp)
     tmp.replace(model_path)
     tracking.log_parent_results(
-        config, parent_run_id,
-        metrics={f"best_cv_{config.metric}": float(best.value or 0.0), "trials_complete": p.complete,
-                 "trials_pruned": p.pruned, "trials_failed": p.failed, "retrain_seconds": seconds},
+        config,
+        parent_run_id,
+        metrics={
+            f"best_cv_{config.metric}": float(best.value or 0.0),
+            "trials_complete": p.complete,
+            "trials_pruned": p.pruned,
+            "trials_failed": p.failed,
+            "retrain_seconds": seconds,
+        },
         params={f"best.{k}": v for k, v in best.params.items()} | {"best_trial": best.number},
     )
-    return {"model_path": str(model_path), "best_trial": best.number, "best_cv": best.value,
-            "best_params": best.params}
+    return {"model_path": str(model_path), "best_trial": best.number, "best_cv": best.value, "best_params": best.params}
 
 
 # -------------------------------------------------------- evaluate_holdout
-def evaluate_holdout(config_path: str, parent_run_id: str, retrained: dict[str, Any],
-                     features: dict[str, Any]) -> dict[str, Any]:
+def evaluate_holdout(
+    config_path: str, parent_run_id: str, retrained: dict[str, Any], features: dict[str, Any]
+) -> dict[str, Any]:
     """Score the retrained model once on the untouched holdout."""
     import joblib
     import pandas as pd
@@ -199,15 +245,22 @@ def evaluate_holdout(config_path: str, parent_run_id: str, retrained: dict[str, 
     holdout = pd.read_parquet(features["holdout"])
     target = config.dataset.target
     value = score(config.metric, model, prepare_frame(holdout.drop(columns=[target])), holdout[target])
-    tracking.log_parent_results(config, parent_run_id, {f"holdout_{config.metric}": value, "holdout_rows": len(holdout)})
+    tracking.log_parent_results(
+        config, parent_run_id, {f"holdout_{config.metric}": value, "holdout_rows": len(holdout)}
+    )
     log.info("holdout %s = %.5f (best CV %.5f)", config.metric, value, retrained["best_cv"])
-    return {"metric": config.metric, "holdout_score": value, "best_cv": retrained["best_cv"],
-            "holdout_rows": len(holdout)}
+    return {
+        "metric": config.metric,
+        "holdout_score": value,
+        "best_cv": retrained["best_cv"],
+        "holdout_rows": len(holdout),
+    }
 
 
 # ---------------------------------------------------------- register_model
-def register_model(config_path: str, parent_run_id: str, retrained: dict[str, Any], features: dict[str, Any],
-                   holdout: dict[str, Any]) -> dict[str, Any]:
+def register_model(
+    config_path: str, parent_run_id: str, retrained: dict[str, Any], features: dict[str, Any], holdout: dict[str, Any]
+) -> dict[str, Any]:
     """Log the retrained model with its feature definitions and register it (once per DAG run)."""
     import joblib
     import mlflow
@@ -229,8 +282,13 @@ def register_model(config_path: str, parent_run_id: str, retrained: dict[str, An
         trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
         with mlflow.start_run(run_id=parent_run_id):
             mlflow.log_artifact(features["definitions"], artifact_path="model_features")
-            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=PIP_REQUIREMENTS,
-                                            registered_model_name=name, skops_trusted_types=trusted)
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                pip_requirements=PIP_REQUIREMENTS,
+                registered_model_name=name,
+                skops_trusted_types=trusted,
+            )
         version = info.registered_model_version
         c.set_model_version_tag(name, str(version), f"holdout_{config.metric}", str(holdout["holdout_score"]))
         c.set_model_version_tag(name, str(version), "feature_definitions", "model_features/feature_definitions.json")

@@ -50,7 +50,9 @@ def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.B
     seed = config.seed + seed_offset
     name = config.sampler
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=len(config.model_space) > 1, constant_liar=True)
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=len(config.model_space) > 1, constant_liar=True
+        )
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
@@ -165,8 +167,13 @@ def leaderboard(study: optuna.Study, top: int = 10) -> list[dict[str, Any]]:
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     complete.sort(key=lambda t: t.value, reverse=reverse)  # type: ignore[arg-type, return-value]
     return [
-        {"trial": t.number, "value": t.value, "model": t.params.get("model", study_config(study).model_space[0]),
-         "params": t.params, "seconds": (t.duration.total_seconds() if t.duration else None)}
+        {
+            "trial": t.number,
+            "value": t.value,
+            "model": t.params.get("model", study_config(study).model_space[0]),
+            "params": t.params,
+            "seconds": (t.duration.total_seconds() if t.duration else None),
+        }
         for t in complete[:top]
     ]
 
@@ -174,7 +181,9 @@ def leaderboard(study: optuna.Study, top: int = 10) -> list[dict[str, Any]]:
 def format_leaderboard(rows: list[dict[str, Any]], metric: str) -> str:
     lines = [f"{'rank':>4}  {'trial':>5}  {metric:>10}  {'model':<20} {'secs':>6}  params"]
     for i, r in enumerate(rows, start=1):
-        params = json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r["params"].items() if k != "model"})
+        params = json.dumps(
+            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r["params"].items() if k != "model"}
+        )
         secs = f"{r['seconds']:.1f}" if r["seconds"] is not None else "-"
         lines.append(f"{i:>4}  {r['trial']:>5}  {r['value']:>10.5f}  {r['model']:<20} {secs:>6}  {params}")
     return "\n".join(lines)

@@ -45,8 +45,11 @@ def experiment_id(config: StudyConfig) -> str:
         # local store: keep artifacts in the state folder, not in ./mlruns of whatever cwd
         artifact_location = (state_dir() / "mlartifacts" / config.name).as_uri()
     try:
-        return str(c.create_experiment(config.experiment_name, artifact_location=artifact_location,
-                                       tags={"automl.study_config": config.name}))
+        return str(
+            c.create_experiment(
+                config.experiment_name, artifact_location=artifact_location, tags={"automl.study_config": config.name}
+            )
+        )
     except mlflow.exceptions.MlflowException:
         exp = c.get_experiment_by_name(config.experiment_name)  # created concurrently
         if exp is None:
@@ -56,30 +59,51 @@ def experiment_id(config: StudyConfig) -> str:
 
 def find_parent_run(config: StudyConfig, study_name: str) -> str | None:
     c = client(config)
-    runs = c.search_runs([experiment_id(config)], filter_string=f"tags.`{TAG_STUDY}` = '{study_name}' "
-                         "and tags.`automl.role` = 'parent'", max_results=1)
+    runs = c.search_runs(
+        [experiment_id(config)],
+        filter_string=f"tags.`{TAG_STUDY}` = '{study_name}' and tags.`automl.role` = 'parent'",
+        max_results=1,
+    )
     return runs[0].info.run_id if runs else None
 
 
-def start_parent_run(config: StudyConfig, study_name: str, airflow: dict[str, str],
-                     dataset_summary: dict[str, Any], features: dict[str, Any]) -> str:
+def start_parent_run(
+    config: StudyConfig,
+    study_name: str,
+    airflow: dict[str, str],
+    dataset_summary: dict[str, Any],
+    features: dict[str, Any],
+) -> str:
     """Create the parent run for this DAG run, or return the one a previous attempt created."""
     existing = find_parent_run(config, study_name)
     if existing:
         return existing
     c = client(config)
-    tags = {TAG_STUDY: study_name, "automl.role": "parent", "automl.study_config": config.name,
-            "mlflow.runName": study_name, **{f"airflow.{k}": str(v) for k, v in airflow.items()}}
+    tags = {
+        TAG_STUDY: study_name,
+        "automl.role": "parent",
+        "automl.study_config": config.name,
+        "mlflow.runName": study_name,
+        **{f"airflow.{k}": str(v) for k, v in airflow.items()},
+    }
     run = c.create_run(experiment_id(config), tags=tags, run_name=study_name)
     rid = run.info.run_id
     params = {
-        "task": config.task, "metric": config.metric, "direction": config.metric_direction,
-        "model_space": ",".join(config.model_space), "sampler": config.sampler,
-        "pruning": config.pruning.rule, "n_trials": config.budget.n_trials,
-        "parallelism": config.budget.parallelism, "trials_per_slot": config.budget.trials_per_slot,
-        "cv_folds": config.budget.cv_folds, "timeout_s": config.budget.timeout_s,
-        "dataset": config.dataset.source, "target": config.dataset.target,
-        "n_features_generated": features.get("n_generated"), "n_features_selected": features.get("n_selected"),
+        "task": config.task,
+        "metric": config.metric,
+        "direction": config.metric_direction,
+        "model_space": ",".join(config.model_space),
+        "sampler": config.sampler,
+        "pruning": config.pruning.rule,
+        "n_trials": config.budget.n_trials,
+        "parallelism": config.budget.parallelism,
+        "trials_per_slot": config.budget.trials_per_slot,
+        "cv_folds": config.budget.cv_folds,
+        "timeout_s": config.budget.timeout_s,
+        "dataset": config.dataset.source,
+        "target": config.dataset.target,
+        "n_features_generated": features.get("n_generated"),
+        "n_features_selected": features.get("n_selected"),
     }
     c.log_batch(
         rid,
@@ -97,8 +121,7 @@ def _child_runs(c: MlflowClient, exp_id: str, parent_run_id: str) -> dict[int, A
     return {int(r.data.tags[TAG_TRIAL]): r for r in runs if TAG_TRIAL in r.data.tags}
 
 
-def sync_trials(config: StudyConfig, parent_run_id: str, study: optuna.Study,
-                numbers: list[int] | None = None) -> int:
+def sync_trials(config: StudyConfig, parent_run_id: str, study: optuna.Study, numbers: list[int] | None = None) -> int:
     """Log finished trials as child runs of the parent; returns how many were newly logged."""
     c = client(config)
     exp_id = experiment_id(config)
@@ -119,16 +142,28 @@ def sync_trials(config: StudyConfig, parent_run_id: str, study: optuna.Study,
     return new
 
 
-def _log_trial(c: MlflowClient, exp_id: str, parent_run_id: str, study_name: str, config: StudyConfig,
-               t: optuna.trial.FrozenTrial) -> None:
+def _log_trial(
+    c: MlflowClient, exp_id: str, parent_run_id: str, study_name: str, config: StudyConfig, t: optuna.trial.FrozenTrial
+) -> None:
     start_ms = int(t.datetime_start.timestamp() * 1000) if t.datetime_start else int(time.time() * 1000)
     end_ms = int(t.datetime_complete.timestamp() * 1000) if t.datetime_complete else start_ms
-    run = c.create_run(exp_id, start_time=start_ms, run_name=f"trial-{t.number}", tags={
-        "mlflow.parentRunId": parent_run_id, TAG_TRIAL: str(t.number), TAG_STUDY: study_name,
-        "automl.role": "trial", "optuna.state": t.state.name, "automl.slot_key": str(t.user_attrs.get("slot_key", "")),
-    })
+    run = c.create_run(
+        exp_id,
+        start_time=start_ms,
+        run_name=f"trial-{t.number}",
+        tags={
+            "mlflow.parentRunId": parent_run_id,
+            TAG_TRIAL: str(t.number),
+            TAG_STUDY: study_name,
+            "automl.role": "trial",
+            "optuna.state": t.state.name,
+            "automl.slot_key": str(t.user_attrs.get("slot_key", "")),
+        },
+    )
     rid = run.info.run_id
-    metrics = [Metric(f"cv_{config.metric}_running", v, end_ms, step) for step, v in sorted(t.intermediate_values.items())]
+    metrics = [
+        Metric(f"cv_{config.metric}_running", v, end_ms, step) for step, v in sorted(t.intermediate_values.items())
+    ]
     if t.value is not None:
         metrics.append(Metric(f"cv_{config.metric}", t.value, end_ms, 0))
     metrics.append(Metric("duration_s", (end_ms - start_ms) / 1000.0, end_ms, 0))
@@ -141,8 +176,13 @@ def _log_trial(c: MlflowClient, exp_id: str, parent_run_id: str, study_name: str
     c.set_terminated(rid, status=_STATUS[t.state], end_time=end_ms)
 
 
-def log_parent_results(config: StudyConfig, parent_run_id: str, metrics: dict[str, float],
-                       params: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
+def log_parent_results(
+    config: StudyConfig,
+    parent_run_id: str,
+    metrics: dict[str, float],
+    params: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+) -> None:
     c = client(config)
     now = int(time.time() * 1000)
     existing = c.get_run(parent_run_id).data.params

@@ -35,11 +35,28 @@ def slot_trial_count(config: StudyConfig, slot: int) -> int:
     return min(tps, n - slot * tps)
 
 
-def worker_command(study_name: str, slot: int, config_path: str, data_path: str, parent_run_id: str | None,
-                   python: str = sys.executable) -> list[str]:
+def worker_command(
+    study_name: str,
+    slot: int,
+    config_path: str,
+    data_path: str,
+    parent_run_id: str | None,
+    python: str = sys.executable,
+) -> list[str]:
     """The command line a trial slot runs (locally or in a pod)."""
-    cmd = [python, "-m", "automl.worker", "--study", study_name, "--slot", str(slot),
-           "--config", config_path, "--data", data_path]
+    cmd = [
+        python,
+        "-m",
+        "automl.worker",
+        "--study",
+        study_name,
+        "--slot",
+        str(slot),
+        "--config",
+        config_path,
+        "--data",
+        data_path,
+    ]
     if parent_run_id:
         cmd += ["--parent-run-id", parent_run_id]
     return cmd
@@ -54,8 +71,9 @@ def _wait_for_capacity(study: optuna.Study, parallelism: int, deadline: float | 
         time.sleep(0.5)
 
 
-def run_slot(config: StudyConfig, study_name: str, slot: int, X: pd.DataFrame, y: pd.Series,
-             parent_run_id: str | None = None) -> list[int]:
+def run_slot(
+    config: StudyConfig, study_name: str, slot: int, X: pd.DataFrame, y: pd.Series, parent_run_id: str | None = None
+) -> list[int]:
     """Run this slot's trials; return the trial numbers it finished in this call."""
     study = open_study(config, study_name, seed_offset=1 + slot * 1009)
     deadline = study.user_attrs.get("deadline")

@@ -59,9 +59,7 @@ class DeepFeatureSynthesis:
         if frame.shape[0] == 0 or frame.shape[1] == 0:
             raise FeatureError("cannot run DFS on an empty table")
         es = _entityset(frame)
-        self.logical_types_ = {
-            col: str(lt) for col, lt in es[TABLE].ww.logical_types.items() if col != ROW_ID
-        }
+        self.logical_types_ = {col: str(lt) for col, lt in es[TABLE].ww.logical_types.items() if col != ROW_ID}
         try:
             self.features_ = ft.dfs(
                 entityset=es,
@@ -84,7 +82,9 @@ class DeepFeatureSynthesis:
         return path
 
 
-def calculate_features(features: list[Any], frame: pd.DataFrame, logical_types: dict[str, str] | None = None) -> pd.DataFrame:
+def calculate_features(
+    features: list[Any], frame: pd.DataFrame, logical_types: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Compute a feature matrix for ``frame`` from saved feature definitions."""
     es = _entityset(frame, logical_types)
     with warnings.catch_warnings():

@@ -35,12 +35,16 @@ class FeatureSelector:
         dropped: dict[str, str] = {}
         fm, feats = X, list(features)
         steps = [
-            ("more than {:.0%} missing".format(self.null_threshold),
-             lambda m, f: fts.remove_highly_null_features(m, f, pct_null_threshold=self.null_threshold)),
+            (
+                f"more than {self.null_threshold:.0%} missing",
+                lambda m, f: fts.remove_highly_null_features(m, f, pct_null_threshold=self.null_threshold),
+            ),
             ("single value", lambda m, f: fts.remove_single_value_features(m, f, count_nan_as_value=True)),
             ("low information", lambda m, f: fts.remove_low_information_features(m, f)),
-            ("correlation above {}".format(self.corr_threshold),
-             lambda m, f: fts.remove_highly_correlated_features(m, f, pct_corr_threshold=self.corr_threshold)),
+            (
+                f"correlation above {self.corr_threshold}",
+                lambda m, f: fts.remove_highly_correlated_features(m, f, pct_corr_threshold=self.corr_threshold),
+            ),
         ]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -53,13 +53,16 @@ def main() -> int:
     run = tracking.client(config).get_run(parent) if parent else None
     if run is not None:
         m = run.data.metrics
-        print(f"\n== holdout {config.metric}: {m.get(f'holdout_{config.metric}', float('nan')):.5f} "
-              f"(best CV {m.get(f'best_cv_{config.metric}', float('nan')):.5f}) on {int(m.get('holdout_rows', 0))} rows "
-              "that no trial saw")
+        print(
+            f"\n== holdout {config.metric}: {m.get(f'holdout_{config.metric}', float('nan')):.5f} "
+            f"(best CV {m.get(f'best_cv_{config.metric}', float('nan')):.5f}) on {int(m.get('holdout_rows', 0))} rows "
+            "that no trial saw"
+        )
         print(f"== registered model: {run.data.tags.get('automl.registered_model')}")
     print(f"\n== MLflow: experiment '{config.experiment_name}', parent run {parent}")
-    print(f"   browse:  .venv/bin/mlflow ui --backend-store-uri {config.mlflow_uri} --port 5000  "
-          "-> http://127.0.0.1:5000")
+    print(
+        f"   browse:  .venv/bin/mlflow ui --backend-store-uri {config.mlflow_uri} --port 5000  -> http://127.0.0.1:5000"
+    )
     return 0
 
 

@@ -32,16 +32,44 @@ def trigger_params(config: StudyConfig) -> dict[str, Param]:
     """The trigger form: validated fields whose defaults come from the config."""
     b = config.budget
     return {
-        "n_trials": Param(b.n_trials, type="integer", minimum=1, maximum=MAX_MAP_LENGTH * b.trials_per_slot,
-                          title="Trials", description="How many trials the study runs."),
-        "timeout_s": Param(b.timeout_s, type=["null", "integer"], minimum=1, title="Time budget (s)",
-                           description="No trial starts after this many seconds; empty for no limit."),
-        "sampler": Param(config.sampler, type="string", enum=["tpe", "random", "grid", "cmaes", "gp"],
-                         title="Sampler", description="Optuna sampler that proposes the configurations."),
-        "parallelism": Param(b.parallelism, type="integer", minimum=1, maximum=b.parallelism, title="Parallelism",
-                             description=f"Trials running at once (at most {b.parallelism}, this DAG's slot cap)."),
-        "trials_per_slot": Param(b.trials_per_slot, type="integer", minimum=1, maximum=1000,
-                                 title="Trials per slot", description="Trials each mapped task runs in turn."),
+        "n_trials": Param(
+            b.n_trials,
+            type="integer",
+            minimum=1,
+            maximum=MAX_MAP_LENGTH * b.trials_per_slot,
+            title="Trials",
+            description="How many trials the study runs.",
+        ),
+        "timeout_s": Param(
+            b.timeout_s,
+            type=["null", "integer"],
+            minimum=1,
+            title="Time budget (s)",
+            description="No trial starts after this many seconds; empty for no limit.",
+        ),
+        "sampler": Param(
+            config.sampler,
+            type="string",
+            enum=["tpe", "random", "grid", "cmaes", "gp"],
+            title="Sampler",
+            description="Optuna sampler that proposes the configurations.",
+        ),
+        "parallelism": Param(
+            b.parallelism,
+            type="integer",
+            minimum=1,
+            maximum=b.parallelism,
+            title="Parallelism",
+            description=f"Trials running at once (at most {b.parallelism}, this DAG's slot cap).",
+        ),
+        "trials_per_slot": Param(
+            b.trials_per_slot,
+            type="integer",
+            minimum=1,
+            maximum=1000,
+            title="Trials per slot",
+            description="Trials each mapped task runs in turn.",
+        ),
     }
 
 
@@ -49,9 +77,11 @@ def effective_config(config: StudyConfig, params: dict[str, Any]) -> StudyConfig
     overrides = {k: params[k] for k in OVERRIDE_KEYS if k in params}
     cfg = config.with_overrides(overrides)
     if cfg.n_slots > MAX_MAP_LENGTH:
-        raise ConfigError(f"n_trials={cfg.budget.n_trials} with trials_per_slot={cfg.budget.trials_per_slot} "
-                          f"makes {cfg.n_slots} slots, over Airflow's max_map_length {MAX_MAP_LENGTH}; "
-                          "raise trials_per_slot")
+        raise ConfigError(
+            f"n_trials={cfg.budget.n_trials} with trials_per_slot={cfg.budget.trials_per_slot} "
+            f"makes {cfg.n_slots} slots, over Airflow's max_map_length {MAX_MAP_LENGTH}; "
+            "raise trials_per_slot"
+        )
     return cfg
 
 
@@ -126,7 +156,7 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
             airflow_meta = {"dag_id": dag_run.dag_id, "run_id": dag_run.run_id}
             return stages.create_study(data["config_path"], data["study_name"], airflow_meta, data, features)
 
-        @task(retries=0)
+        @task
         def trial_slots(study: dict[str, Any]) -> list[int]:
             return list(study["slots"])
 
@@ -134,8 +164,9 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
         def run_trial(slot: int, study: dict[str, Any]) -> dict[str, Any]:
             from automl.worker import worker_command
 
-            _run_worker(worker_command(study["study_name"], slot, study["config_path"], study["train"],
-                                       study["parent_run_id"]))
+            _run_worker(
+                worker_command(study["study_name"], slot, study["config_path"], study["train"], study["parent_run_id"])
+            )
             return {"slot": slot}
 
         @task(trigger_rule="all_done")
@@ -145,14 +176,17 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
             return stages.retrain_best(study["config_path"], study["study_name"], study["parent_run_id"], features)
 
         @task
-        def evaluate_holdout(study: dict[str, Any], retrained: dict[str, Any], features: dict[str, Any]) -> dict[str, Any]:
+        def evaluate_holdout(
+            study: dict[str, Any], retrained: dict[str, Any], features: dict[str, Any]
+        ) -> dict[str, Any]:
             from automl import stages
 
             return stages.evaluate_holdout(study["config_path"], study["parent_run_id"], retrained, features)
 
         @task
-        def register_model(study: dict[str, Any], retrained: dict[str, Any], features: dict[str, Any],
-                           holdout: dict[str, Any]) -> dict[str, Any]:
+        def register_model(
+            study: dict[str, Any], retrained: dict[str, Any], features: dict[str, Any], holdout: dict[str, Any]
+        ) -> dict[str, Any]:
             from automl import stages
 
             return stages.register_model(study["config_path"], study["parent_run_id"], retrained, features, holdout)
@@ -166,7 +200,6 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
             study=study,
             poke_interval=5,
             timeout=(b.timeout_s or 24 * 3600) + 3600,
-            retries=0,
         )
         study >> sensor
         retrained = retrain_best(study, features)
@@ -180,9 +213,15 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
 def _broken_dag(stem: str, error: str, source: Path) -> DAG:
     """A visible stand-in for a config that does not validate: its one task fails with the error."""
 
-    @dag(dag_id=dag_id_for(stem) + "__invalid_config", schedule=None, start_date=START_DATE, catchup=False,
-         tags=["automl", "invalid-config"], doc_md=f"### Invalid study config `{source.name}`\n```\n{error}\n```",
-         default_args={"owner": "automl", "retries": 0})
+    @dag(
+        dag_id=dag_id_for(stem) + "__invalid_config",
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        tags=["automl", "invalid-config"],
+        doc_md=f"### Invalid study config `{source.name}`\n```\n{error}\n```",
+        default_args={"owner": "automl", "retries": 0},
+    )
     def invalid_config() -> None:
         @task
         def report_config_error() -> None:

@@ -1,0 +1,33 @@
+# Quick start: `make demo` (runs the demo AutoML DAG end to end), `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint clean-state clean
+
+install: $(STAMP)
+
+# torch first: `torch==2.13.0` takes the CPU wheel on disk (any other spec downloads several GB)
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check torch==2.13.0
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e ".[k8s,dev]"
+	touch $(STAMP)
+
+demo: install
+	$(PY) scripts/demo.py $(DEMO_ARGS)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean-state:
+	rm -rf .airflow .automl
+
+clean: clean-state
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,79 @@
+"""End to end: the real DAG, run with ``dag.test()`` on an embedded Airflow (SQLite),
+a real Optuna study storage, a real MLflow store and registry."""
+
+import os
+from pathlib import Path
+
+import mlflow
+import pytest
+from conftest import TEST_DAGS
+from optuna.trial import TrialState
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_dag(airflow_db: None):  # type: ignore[no-untyped-def]
+    from automl_airflow.local import load_dags
+
+    return load_dags(TEST_DAGS / "automl_studies.py")["automl_tiny"]
+
+
+def _study(config, run_id):  # type: ignore[no-untyped-def]
+    from automl import stages
+    from automl.study import open_study
+
+    return open_study(config, stages.study_name_for(config, run_id))
+
+
+def test_dag_runs_end_to_end_and_a_rerun_adds_a_new_run(tiny_dag) -> None:  # type: ignore[no-untyped-def]
+    from automl import tracking
+    from automl.config import load_config
+
+    config = load_config(TEST_DAGS / "studies" / "tiny.yaml")
+    dr1 = tiny_dag.test()
+    assert str(dr1.state) == "success", f"DAG run ended {dr1.state}"
+
+    # the study storage holds exactly n_trials trials, one per slot key
+    study1 = _study(config, dr1.run_id)
+    trials = study1.get_trials(deepcopy=False)
+    assert len(trials) == config.budget.n_trials == 4
+    assert sorted(t.user_attrs["slot_key"] for t in trials) == ["0:0", "0:1", "1:0", "1:1"]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+
+    # MLflow: one parent run for this DAG run, a child run per trial, holdout score, registered model
+    parent1 = tracking.find_parent_run(config, study1.study_name)
+    assert parent1 is not None
+    exp = tracking.experiment_id(config)
+    children = mlflow.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent1}'")
+    assert sorted(children["tags.optuna.trial_number"].astype(int)) == [t.number for t in trials]
+    run1 = tracking.client(config).get_run(parent1)
+    assert run1.info.status == "FINISHED"
+    assert 0.5 < run1.data.metrics["holdout_roc_auc"] <= 1.0
+    assert run1.data.metrics["best_cv_roc_auc"] == pytest.approx(study1.best_value)
+    assert run1.data.tags["airflow.run_id"] == dr1.run_id
+    versions = tracking.client(config).search_model_versions(f"name = '{config.registered_model_name}'")
+    assert [v.run_id for v in versions] == [parent1]
+    artifacts = {a.path for a in tracking.client(config).list_artifacts(parent1)}
+    assert {"features", "model_features", "study_config.json"} <= artifacts
+
+    # the holdout never reached a trial: trials trained on the selected training matrix only
+    run_dir = Path(os.environ["AUTOML_HOME"]) / "runs" / study1.study_name
+    import pandas as pd
+
+    train = pd.read_parquet(run_dir / "train_features.parquet")
+    holdout = pd.read_parquet(run_dir / "holdout_features.parquet")
+    assert len(train) + len(holdout) == 569 and len(holdout) == pytest.approx(0.25 * 569, abs=1)
+
+    # a second run (with an override from the trigger form) adds; it overwrites nothing
+    dr2 = tiny_dag.test(run_conf={"n_trials": 3})
+    assert str(dr2.state) == "success"
+    assert dr2.run_id != dr1.run_id
+    study2 = _study(config, dr2.run_id)
+    assert len(study2.trials) == 3
+    assert len(_study(config, dr1.run_id).trials) == 4
+    parent2 = tracking.find_parent_run(config, study2.study_name)
+    assert parent2 not in (None, parent1)
+    versions = tracking.client(config).search_model_versions(f"name = '{config.registered_model_name}'")
+    assert sorted(v.run_id for v in versions) == sorted([parent1, parent2])
+    assert tracking.client(config).get_run(parent1).data.metrics == run1.data.metrics

@@ -1,0 +1,75 @@
+"""Every DAG file imports cleanly; every DAG has tags, docs and retries; the graph is the designed one."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dagbag():  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_dag_files_import_without_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
+    assert dagbag.import_errors == {}
+    assert dagbag.dags, "no DAG found in dags/"
+
+
+def test_one_dag_per_study_config(dagbag) -> None:  # type: ignore[no-untyped-def]
+    stems = {p.stem for p in (ROOT / "dags" / "studies").glob("*.yaml")}
+    assert {f"automl_{s}" for s in stems} == set(dagbag.dag_ids)
+
+
+def test_every_dag_has_tags_docs_and_retries(dagbag) -> None:  # type: ignore[no-untyped-def]
+    for dag in dagbag.dags.values():
+        assert dag.tags, f"{dag.dag_id} has no tags"
+        assert dag.doc_md, f"{dag.dag_id} has no doc_md"
+        for t in dag.tasks:
+            assert t.retries >= 1, f"{dag.dag_id}.{t.task_id} has no retries"
+
+
+def test_graph_matches_the_design(dagbag) -> None:  # type: ignore[no-untyped-def]
+    dag = dagbag.dags["automl_demo_breast_cancer"]
+    down = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
+    assert down["load_data"] == {"generate_features", "select_features", "create_study"}
+    assert down["generate_features"] == {"select_features"}
+    assert "create_study" in down["select_features"]
+    assert {"run_trial", "pruning_sensor", "trial_slots"} <= down["create_study"]
+    assert "retrain_best" in down["run_trial"] and "retrain_best" in down["pruning_sensor"]
+    assert "run_trial" not in down["pruning_sensor"] and "pruning_sensor" not in down["run_trial"]  # side by side
+    assert "evaluate_holdout" in down["retrain_best"] and "register_model" in down["evaluate_holdout"]
+    assert dag.task_dict["pruning_sensor"].mode == "reschedule"
+    assert dag.task_dict["run_trial"].max_active_tis_per_dagrun == 2
+    assert dag.timetable.expression == "0 2 * * *" and dag.catchup is False
+
+
+def test_trigger_form_is_validated(dagbag) -> None:  # type: ignore[no-untyped-def]
+    from airflow.sdk.exceptions import ParamValidationError
+
+    dag = dagbag.dags["automl_demo_breast_cancer"]
+    assert {"n_trials", "timeout_s", "sampler", "parallelism"} <= set(dag.params)
+    dag.params.validate()  # the config's defaults are valid
+    assert dag.params["n_trials"] == 24 and dag.params["sampler"] == "tpe"
+    for key, bad in (("n_trials", 0), ("sampler", "annealing"), ("parallelism", 99), ("timeout_s", "soon")):
+        with pytest.raises(ParamValidationError):
+            dag.params.get_param(key).resolve(bad)
+    assert dag.params.get_param("timeout_s").resolve(None) is None
+
+
+def test_invalid_config_gives_a_visible_failing_dag(tmp_path: Path) -> None:
+    from automl_airflow.factory import build_dags
+
+    (tmp_path / "good.yaml").write_text(
+        (ROOT / "dags" / "studies" / "demo_breast_cancer.yaml")
+        .read_text()
+        .replace("name: demo_breast_cancer", "name: good")
+    )
+    (tmp_path / "broken.yaml").write_text("name: broken\ntask: classification\nmodel_space: [nope]\n")
+    dags = build_dags(tmp_path)
+    assert set(dags) == {"automl_good", "automl_broken__invalid_config"}
+    broken = dags["automl_broken__invalid_config"]
+    assert "model_space" in broken.doc_md and "dataset" in broken.doc_md

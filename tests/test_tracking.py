@@ -1,0 +1,57 @@
+"""MLflow logging is idempotent: re-running a stage or a sync creates no duplicates."""
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from helpers import make_config
+
+from automl import tracking
+from automl.data import read_dataset
+from automl.study import create_or_open, open_study
+from automl.worker import run_slot
+
+
+def test_parent_run_is_reused_and_trials_sync_once(automl_home: Path) -> None:
+    cfg = make_config(budget={"n_trials": 3, "trials_per_slot": 3})
+    parent = tracking.start_parent_run(cfg, "study-a", {"dag_id": "d", "run_id": "r"}, {"rows": 10}, {})
+    assert tracking.start_parent_run(cfg, "study-a", {"dag_id": "d", "run_id": "r"}, {"rows": 10}, {}) == parent
+    other = tracking.start_parent_run(cfg, "study-b", {"dag_id": "d", "run_id": "r2"}, {}, {})
+    assert other != parent
+
+    create_or_open(cfg, "study-a")
+    frame = read_dataset("sklearn:breast_cancer").sample(150, random_state=1)
+    X: pd.DataFrame = frame.drop(columns=["target"])
+    run_slot(cfg, "study-a", 0, X, frame["target"], parent_run_id=parent)  # logs each trial as it ends
+    study = open_study(cfg, "study-a")
+    assert tracking.sync_trials(cfg, parent, study) == 0  # all logged already
+    assert tracking.sync_trials(cfg, parent, study) == 0
+
+    exp = tracking.experiment_id(cfg)
+    children = mlflow.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    assert len(children) == 3
+    assert sorted(children["tags.optuna.trial_number"].astype(int)) == [0, 1, 2]
+    best = study.best_trial
+    row = children[children["tags.optuna.trial_number"] == str(best.number)].iloc[0]
+    assert row["metrics.cv_roc_auc"] == best.value
+    history = tracking.client(cfg).get_metric_history(row["run_id"], "cv_roc_auc_running")
+    assert [m.step for m in history] == sorted(best.intermediate_values)
+    # artifacts stay in the state folder, not ./mlruns
+    assert (automl_home / "mlartifacts").exists() or tracking.client(cfg).get_experiment(
+        exp
+    ).artifact_location.startswith((automl_home / "mlartifacts").as_uri())
+
+
+def test_a_half_written_child_run_is_rewritten(automl_home: Path) -> None:
+    cfg = make_config(budget={"n_trials": 1, "trials_per_slot": 1})
+    parent = tracking.start_parent_run(cfg, "study-c", {}, {}, {})
+    create_or_open(cfg, "study-c")
+    frame = read_dataset("sklearn:breast_cancer").sample(120, random_state=2)
+    run_slot(cfg, "study-c", 0, frame.drop(columns=["target"]), frame["target"])  # no MLflow logging
+    c = tracking.client(cfg)
+    exp = tracking.experiment_id(cfg)
+    # an attempt that died mid-logging leaves a RUNNING child run behind
+    c.create_run(exp, tags={"mlflow.parentRunId": parent, tracking.TAG_TRIAL: "0"})
+    assert tracking.sync_trials(cfg, parent, open_study(cfg, "study-c")) == 1
+    runs = c.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    assert [r.info.status for r in runs] == ["FINISHED"]
