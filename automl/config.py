@@ -19,7 +19,8 @@ from automl.paths import state_dir
 TaskType = Literal["classification", "regression"]
 Direction = Literal["maximize", "minimize"]
 SamplerName = Literal["tpe", "random", "grid", "cmaes", "gp"]
-PrunerName = Literal["none", "median", "successive_halving", "hyperband"]
+PrunerName = Literal["none", "asha", "median", "hyperband"]
+PruningMode = Literal["central", "in_trial"]
 
 #: metric name -> (task types it applies to, direction in which it is better)
 METRICS: dict[str, tuple[tuple[str, ...], Direction]] = {
@@ -82,13 +83,39 @@ class BudgetConfig(_Strict):
     parallelism: int = Field(2, ge=1, le=1024, description="trial slots running at once")
     trials_per_slot: int = Field(1, ge=1, le=1000)
     cv_folds: int = Field(3, ge=2, le=20)
+    max_rounds: int = Field(300, ge=1, le=100_000, description="LightGBM: most boosting rounds per fold")
+    report_every: int = Field(25, ge=1, description="LightGBM: rounds between intermediate reports")
+    early_stopping_rounds: int = Field(50, ge=1, description="LightGBM: stop after this many rounds without gain")
 
 
 class PruningConfig(_Strict):
-    rule: PrunerName = "median"
-    n_startup_trials: int = Field(5, ge=0)
-    min_resource: int = Field(1, ge=1)
-    reduction_factor: int = Field(3, ge=2)
+    """How poor trials are stopped.
+
+    ``mode: central``: the pruning sensor applies the rule to the study storage and
+    writes a stop signal that the worker sees at its next report (the worker also
+    applies the same rule at each report when ``worker_check`` is on, so pruning
+    works when trials and sensor cannot run at the same time, e.g. ``dag.test()``).
+    ``mode: in_trial``: Optuna's own pruner of the same rule inside the trial.
+    """
+
+    rule: PrunerName = "asha"
+    mode: PruningMode = "central"
+    worker_check: bool = True
+    n_startup_trials: int = Field(5, ge=0, description="median: trials before pruning starts")
+    min_resource: int = Field(50, ge=1, description="asha/hyperband: step of the first rung")
+    reduction_factor: int = Field(3, ge=2, description="asha/hyperband: keep the top 1/eta at each rung")
+    min_trials_at_rung: int = Field(3, ge=1, description="asha: a rung judges only once this many trials reached it")
+    heartbeat_interval_s: int = Field(10, ge=1)
+    stale_after_s: int = Field(
+        60, ge=2, description="a running trial without a heartbeat this long is failed and retried"
+    )
+    poke_interval_s: int = Field(10, ge=1, description="how often the sensor reads the study storage")
+
+    @model_validator(mode="after")
+    def _grace(self) -> PruningConfig:
+        if self.stale_after_s <= self.heartbeat_interval_s:
+            raise ValueError("stale_after_s must be longer than heartbeat_interval_s")
+        return self
 
 
 class RegistryConfig(_Strict):
@@ -113,6 +140,8 @@ class StudyConfig(_Strict):
     seed: int = 0
     registry: RegistryConfig = RegistryConfig()  # frozen, so sharing the default is safe
     tags: list[str] = Field(default_factory=list)
+    retries: int = Field(2, ge=0, le=10, description="Airflow retries per task")
+    retry_delay_s: int = Field(15, ge=0)
 
     @field_validator("name")
     @classmethod

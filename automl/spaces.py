@@ -69,7 +69,6 @@ class LightGBMFamily(ModelFamily):
         return {
             "learning_rate": trial.suggest_float(f"{prefix}learning_rate", 0.01, 0.3, log=True),
             "num_leaves": trial.suggest_int(f"{prefix}num_leaves", 4, 128, log=True),
-            "n_estimators": trial.suggest_int(f"{prefix}n_estimators", 50, 400, step=50),
             "min_child_samples": trial.suggest_int(f"{prefix}min_child_samples", 5, 100, log=True),
             "subsample": trial.suggest_float(f"{prefix}subsample", 0.5, 1.0),
             "colsample_bytree": trial.suggest_float(f"{prefix}colsample_bytree", 0.3, 1.0),
@@ -80,7 +79,6 @@ class LightGBMFamily(ModelFamily):
         return {
             "learning_rate": [0.03, 0.1],
             "num_leaves": [8, 31],
-            "n_estimators": [100, 300],
             "min_child_samples": [10, 40],
             "subsample": [0.8],
             "colsample_bytree": [0.5, 1.0],
@@ -91,8 +89,22 @@ class LightGBMFamily(ModelFamily):
         import lightgbm as lgb
 
         cls = lgb.LGBMClassifier if task == "classification" else lgb.LGBMRegressor
-        # subsample only acts with bagging_freq > 0; one thread per trial (trials run in parallel)
+        # subsample only acts with bagging_freq > 0; one thread per trial (trials run in parallel).
+        # n_estimators is not searched: CV trains up to max_rounds with early stopping and the
+        # final fit uses the trial's best round count.
         return cls(**params, subsample_freq=1, random_state=seed, n_jobs=1, verbosity=-1)
+
+    def native_params(self, params: dict[str, Any], task: str, n_classes: int, seed: int) -> dict[str, Any]:
+        """The same configuration for LightGBM's native API (its aliases accept the sklearn names)."""
+        native = {k: v for k, v in params.items() if k != "n_estimators"}
+        native.update(subsample_freq=1, seed=seed, num_threads=1, verbosity=-1, feature_pre_filter=False)
+        if task == "regression":
+            native["objective"] = "regression"
+        elif n_classes == 2:
+            native["objective"] = "binary"
+        else:
+            native.update(objective="multiclass", num_class=n_classes)
+        return native
 
 
 class RandomForestFamily(ModelFamily):

@@ -181,8 +181,42 @@ def study_progress(config_path: str, study_name: str) -> dict[str, Any]:
         "finished": p.finished,
         "running": p.running,
         "complete": p.complete,
+        "pruned": p.pruned,
+        "failed": p.failed,
         "n_trials": config.budget.n_trials,
         "best_value": p.best_value,
+    }
+
+
+def pruning_pass(config_path: str, study_name: str) -> dict[str, Any]:
+    """One pass of the central pruning manager (the sensor's poke): stale trials, time budget, the rule."""
+    from automl.pruning.control import enforce
+    from automl.study import open_study, progress
+
+    config = read_config(config_path)
+    study = open_study(config, study_name)
+    report = enforce(study, config)
+    for number in report.stale_failed:
+        log.warning(
+            "trial %d: heartbeat stale for %d s; failed, its parameters retried once",
+            number,
+            config.pruning.stale_after_s,
+        )
+    for number, reason in report.stopped.items():
+        log.info("trial %d told to stop: %s", number, reason)
+    p = progress(study)
+    return {
+        "line": p.line(),
+        "finished": p.finished,
+        "running": p.running,
+        "complete": p.complete,
+        "pruned": p.pruned,
+        "failed": p.failed,
+        "n_trials": config.budget.n_trials,
+        "best_value": p.best_value,
+        "stale_failed": report.stale_failed,
+        "stopped": {str(k): v for k, v in report.stopped.items()},
+        "budget_spent": report.budget_spent,
     }
 
 
@@ -207,7 +241,7 @@ def retrain_best(config_path: str, study_name: str, parent_run_id: str, features
     train = pd.read_parquet(features["train"])
     target = config.dataset.target
     started = time.perf_counter()
-    model = fit_final(config, best.params, train.drop(columns=[target]), train[target])
+    model = fit_final(config, best, train.drop(columns=[target]), train[target])
     seconds = time.perf_counter() - started
     model_path = run_dir(study_name) / "model.joblib"
     tmp = model_path.with_suffix(".tmp")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,10 @@ from automl.config import StudyConfig, parse_config
 from automl.spaces import ModelSpace
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+# our ask/tell workers record heartbeats themselves (optuna issue 3293); Optuna warns that
+# heartbeats are meant for Study.optimize
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 
 class StorageError(RuntimeError):
@@ -31,14 +36,20 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
 
 
-def get_storage(url: str) -> optuna.storages.BaseStorage:
-    """Open an Optuna RDB storage, with a clear error when it is unreachable."""
+def get_storage(url: str, heartbeat: tuple[int, int] | None = None) -> optuna.storages.RDBStorage:
+    """Open an Optuna RDB storage, with a clear error when it is unreachable.
+
+    ``heartbeat=(interval_s, grace_s)`` enables heartbeats (workers record them,
+    the pruning sensor fails trials whose heartbeat is older than the grace period).
+    """
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # several worker processes write: wait for the lock instead of failing at once
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     else:
         kwargs["engine_kwargs"] = {"pool_pre_ping": True}
+    if heartbeat is not None:
+        kwargs["heartbeat_interval"], kwargs["grace_period"] = heartbeat
     try:
         return optuna.storages.RDBStorage(url, **kwargs)
     except Exception as err:  # SQLAlchemy raises many types; name the storage once
@@ -64,21 +75,6 @@ def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.B
     raise ValueError(f"unknown sampler {name!r}")
 
 
-def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
-    p = config.pruning
-    if p.rule == "none":
-        return optuna.pruners.NopPruner()
-    if p.rule == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=p.n_startup_trials, n_warmup_steps=0)
-    if p.rule == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_resource, reduction_factor=p.reduction_factor)
-    if p.rule == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=p.min_resource, max_resource=config.budget.cv_folds, reduction_factor=p.reduction_factor
-        )
-    raise ValueError(f"unknown pruning rule {p.rule!r}")
-
-
 def create_or_open(config: StudyConfig, study_name: str) -> optuna.Study:
     """Create the study, or reopen it on a retry / re-run (idempotent)."""
     storage = get_storage(config.storage_url)
@@ -99,13 +95,16 @@ def create_or_open(config: StudyConfig, study_name: str) -> optuna.Study:
 
 
 def open_study(config: StudyConfig, study_name: str, seed_offset: int = 0) -> optuna.Study:
-    storage = get_storage(config.storage_url)
+    from automl.pruning.control import make_worker_pruner
+
+    p = config.pruning
+    storage = get_storage(config.storage_url, heartbeat=(p.heartbeat_interval_s, p.stale_after_s))
     try:
         return optuna.load_study(
             study_name=study_name,
             storage=storage,
             sampler=make_sampler(config, seed_offset),
-            pruner=make_pruner(config),
+            pruner=make_worker_pruner(config),
         )
     except KeyError:
         raise StorageError(f"study {study_name!r} does not exist in {redact(config.storage_url)}") from None
@@ -138,13 +137,18 @@ class Progress:
         )
 
 
-def _is_result(t: FrozenTrial) -> bool:
-    """A trial that counts against the budget (a replaced, abandoned trial does not)."""
-    return t.state in FINISHED and not t.user_attrs.get("abandoned")
+def is_result(t: FrozenTrial, retried: set[int]) -> bool:
+    """A trial that counts against the budget: finished, and not a failure whose parameters were retried."""
+    return t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        t.state == TrialState.FAIL and t.number not in retried
+    )
 
 
 def progress(study: optuna.Study) -> Progress:
+    from automl.pruning.control import retried_numbers
+
     trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = None
     if complete:
@@ -154,7 +158,7 @@ def progress(study: optuna.Study) -> Progress:
         total=len(trials),
         complete=len(complete),
         pruned=sum(t.state == TrialState.PRUNED for t in trials),
-        failed=sum(t.state == TrialState.FAIL and not t.user_attrs.get("abandoned") for t in trials),
+        failed=sum(t.state == TrialState.FAIL and t.number not in retried for t in trials),
         running=sum(t.state == TrialState.RUNNING for t in trials),
         waiting=sum(t.state == TrialState.WAITING for t in trials),
         best_value=None if best is None else best.value,

@@ -130,8 +130,6 @@ def sync_trials(config: StudyConfig, parent_run_id: str, study: optuna.Study, nu
     for t in study.get_trials(deepcopy=False, states=tuple(_STATUS)):
         if numbers is not None and t.number not in numbers:
             continue
-        if t.user_attrs.get("abandoned"):
-            continue
         prior = logged.get(t.number)
         if prior is not None:
             if prior.info.status != "RUNNING":
@@ -170,6 +168,11 @@ def _log_trial(
     tags = []
     if "pruned_at_step" in t.user_attrs:
         tags.append(RunTag("automl.pruned_at_step", str(t.user_attrs["pruned_at_step"])))
+    for key in ("automl:stop", "automl:failed_reason"):
+        if key in t.system_attrs:
+            tags.append(RunTag(key.replace(":", "."), str(t.system_attrs[key])[:5000]))
+    if "train_steps" in t.user_attrs:
+        metrics.append(Metric("train_steps", float(t.user_attrs["train_steps"]), end_ms, 0))
     if "error" in t.user_attrs:
         tags.append(RunTag("automl.error", str(t.user_attrs["error"])[:5000]))
     c.log_batch(rid, metrics=metrics, params=[Param(k, str(v)) for k, v in t.params.items()], tags=tags)

@@ -3,9 +3,12 @@
 The same command runs inside an Airflow task (locally) or in a Kubernetes pod.
 A slot owns trials ``slot:0 .. slot:k-1`` (k = trials per slot, the last slot
 may own fewer). Each trial is tagged with its slot key, so a retried slot
-resumes: it skips the trials it already finished and replaces (marks FAIL,
-``abandoned``) a trial a crashed attempt left RUNNING. It never adds an extra
-trial to the study.
+resumes: it skips the trials it already finished, and a trial that a killed
+attempt left RUNNING is failed and its parameters enqueued once more (the
+pruning sensor does the same when a heartbeat goes stale). Each slot key ends
+with exactly one result, so the study gets exactly ``n_trials``.
+
+While a trial runs, a thread records its heartbeat in the study storage.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -71,42 +75,74 @@ def _wait_for_capacity(study: optuna.Study, parallelism: int, deadline: float | 
         time.sleep(0.5)
 
 
+class Heartbeat:
+    """Record a trial's heartbeat every ``interval`` seconds from a background thread."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int, interval: float) -> None:
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{trial_id}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.storage.record_heartbeat(self.trial_id)  # type: ignore[attr-defined]
+            except Exception as err:  # a storage hiccup must not kill the trial; the next beat retries
+                log.warning("heartbeat for trial id %d failed: %s", self.trial_id, err)
+
+    def __enter__(self) -> Heartbeat:
+        self.storage.record_heartbeat(self.trial_id)  # type: ignore[attr-defined]
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_slot(
     config: StudyConfig, study_name: str, slot: int, X: pd.DataFrame, y: pd.Series, parent_run_id: str | None = None
 ) -> list[int]:
     """Run this slot's trials; return the trial numbers it finished in this call."""
+    from automl.pruning.control import fail_and_retry, retried_numbers
+    from automl.study import is_result
+
     study = open_study(config, study_name, seed_offset=1 + slot * 1009)
     deadline = study.user_attrs.get("deadline")
     done_now: list[int] = []
     for j in range(slot_trial_count(config, slot)):
         key = f"{slot}:{j}"
-        mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("slot_key") == key]
-        if any(t.state != TrialState.RUNNING and not t.user_attrs.get("abandoned") for t in mine):
+        trials = study.get_trials(deepcopy=False)
+        retried = retried_numbers(trials)
+        mine = [t for t in trials if t.user_attrs.get("slot_key") == key]
+        if any(is_result(t, retried) for t in mine):
             log.info("slot %s: trial %s already finished, skipping", slot, key)
             continue
         for stale in (t for t in mine if t.state == TrialState.RUNNING):
-            log.warning("slot %s: replacing trial %d left running by an earlier attempt", slot, stale.number)
-            study._storage.set_trial_user_attr(stale._trial_id, "abandoned", True)
-            study.tell(stale.number, state=TrialState.FAIL)
+            log.warning(
+                "slot %s: trial %d was left running by an earlier attempt; failing and retrying it", slot, stale.number
+            )
+            fail_and_retry(study, stale, f"slot {slot} restarted while the trial was running")
         if deadline is not None and time.time() >= deadline:
             log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
             break
         _wait_for_capacity(study, config.budget.parallelism, deadline)
-        trial = study.ask()
+        trial = study.ask()  # an enqueued retry (WAITING) comes first
         trial.set_user_attr("slot_key", key)
         started = time.time()
-        try:
-            value = evaluate_trial(trial, config, X, y)
-        except optuna.TrialPruned as pruned:
-            study.tell(trial, state=TrialState.PRUNED)
-            log.info("trial %d pruned: %s", trial.number, pruned)
-        except Exception as err:  # a bad configuration fails its trial, not the slot
-            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
-            study.tell(trial, state=TrialState.FAIL)
-            log.exception("trial %d failed", trial.number)
-        else:
-            study.tell(trial, value)
-            log.info("trial %d: %s = %.5f (%.1f s)", trial.number, config.metric, value, time.time() - started)
+        with Heartbeat(study._storage, trial._trial_id, config.pruning.heartbeat_interval_s):
+            try:
+                value = evaluate_trial(trial, config, X, y)
+            except optuna.TrialPruned as pruned:
+                study.tell(trial, state=TrialState.PRUNED)
+                log.info("trial %d pruned: %s", trial.number, pruned)
+            except Exception as err:  # a bad configuration fails its trial, not the slot
+                trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
+                study.tell(trial, state=TrialState.FAIL)
+                log.exception("trial %d failed", trial.number)
+            else:
+                study.tell(trial, value)
+                log.info("trial %d: %s = %.5f (%.1f s)", trial.number, config.metric, value, time.time() - started)
         done_now.append(trial.number)
         if parent_run_id:
             _log_to_mlflow(config, study, parent_run_id, trial.number)

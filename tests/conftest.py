@@ -37,6 +37,24 @@ seed: 3
 tags: [test]
 """
 )
+(TEST_DAGS / "studies" / "killtest.yaml").write_text(
+    """\
+name: killtest
+description: a worker is killed with SIGKILL mid-trial; the study must still end with n_trials results
+dataset: {source: "sklearn:breast_cancer", target: target}
+task: classification
+metric: roc_auc
+model_space: [lightgbm]
+sampler: random
+pruning: {rule: none, heartbeat_interval_s: 1, stale_after_s: 3, poke_interval_s: 1}
+features: {enabled: false}
+budget: {n_trials: 4, parallelism: 2, trials_per_slot: 2, cv_folds: 2, max_rounds: 1500, report_every: 10,
+         early_stopping_rounds: 100000}
+retries: 2
+retry_delay_s: 8
+seed: 5
+"""
+)
 # the environment must be set before Airflow is imported anywhere in the session
 for key, value in {
     "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),

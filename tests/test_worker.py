@@ -40,20 +40,23 @@ def test_retried_slot_resumes_and_adds_no_trial(automl_home: Path, xy: tuple[pd.
     assert progress(study).complete == 4
 
 
-def test_trial_left_running_by_a_crash_is_replaced_not_duplicated(
+def test_trial_left_running_by_a_crash_is_retried_not_duplicated(
     automl_home: Path, xy: tuple[pd.DataFrame, pd.Series]
 ) -> None:
     cfg = make_config(budget={"n_trials": 2, "trials_per_slot": 2})
     study = create_or_open(cfg, "s2")
     crashed = study.ask()  # what a killed attempt leaves behind
+    crashed.suggest_float("C", 1e-4, 1e3, log=True)
     crashed.set_user_attr("slot_key", "0:0")
     run_slot(cfg, "s2", 0, *xy)
     trials = open_study(cfg, "s2").trials
     stale = trials[crashed.number]
-    assert stale.state == TrialState.FAIL and stale.user_attrs["abandoned"] is True
-    results = [t for t in trials if not t.user_attrs.get("abandoned")]
-    assert len(results) == 2 and all(t.state == TrialState.COMPLETE for t in results)
-    assert progress(open_study(cfg, "s2")).failed == 0  # the abandoned trial is not counted as a result
+    assert stale.state == TrialState.FAIL and "restarted" in stale.system_attrs["automl:failed_reason"]
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == crashed.number]
+    assert retry.params == stale.params and retry.state == TrialState.COMPLETE  # same parameters, run again
+    assert retry.user_attrs["slot_key"] == "0:0"
+    p = progress(open_study(cfg, "s2"))
+    assert p.complete == 2 and p.failed == 0  # the retried failure is not a result of its own
 
 
 def test_a_failing_configuration_fails_its_trial_not_the_slot(automl_home: Path) -> None:
@@ -77,16 +80,27 @@ def test_worker_cli_runs_a_slot(automl_home: Path, tmp_path: Path, xy: tuple[pd.
     assert [t.state for t in open_study(cfg, "s4").trials] == [TrialState.COMPLETE]
 
 
-def test_pruning_stops_poor_trials_within_a_fold(automl_home: Path, xy: tuple[pd.DataFrame, pd.Series]) -> None:
+@pytest.mark.parametrize("mode", ["central", "in_trial"])
+def test_pruning_stops_poor_trials_early(automl_home: Path, xy: tuple[pd.DataFrame, pd.Series], mode: str) -> None:
     cfg = make_config(
         model_space=["lightgbm"],
-        pruning={"rule": "median", "n_startup_trials": 2},
-        budget={"n_trials": 12, "trials_per_slot": 12, "cv_folds": 4},
+        pruning={"rule": "asha", "min_resource": 20, "mode": mode, "min_trials_at_rung": 1},
+        budget={
+            "n_trials": 10,
+            "trials_per_slot": 10,
+            "cv_folds": 2,
+            "max_rounds": 200,
+            "report_every": 20,
+            "early_stopping_rounds": 200,
+        },
     )
     create_or_open(cfg, "s5")
     run_slot(cfg, "s5", 0, *xy)
     trials = open_study(cfg, "s5").trials
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    assert pruned, "the median pruner pruned nothing in 12 trials"
+    assert pruned, "ASHA pruned nothing in 10 trials"
     for t in pruned:
-        assert max(t.intermediate_values) == t.user_attrs["pruned_at_step"] < 4
+        assert max(t.intermediate_values) == t.user_attrs["pruned_at_step"] < 200
+        assert t.user_attrs["train_steps"] == 2 * t.user_attrs["pruned_at_step"]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert complete and all(t.user_attrs["train_steps"] == 400 for t in complete)

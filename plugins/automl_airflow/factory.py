@@ -126,7 +126,11 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
         tags=["automl", *config.tags],
         doc_md=_doc_md(config, source),
         params=trigger_params(config),
-        default_args={"owner": "automl", "retries": 2, "retry_delay": timedelta(seconds=15)},
+        default_args={
+            "owner": "automl",
+            "retries": config.retries,
+            "retry_delay": timedelta(seconds=config.retry_delay_s),
+        },
     )
     def automl_study() -> None:
         @task
@@ -198,7 +202,7 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
         sensor = StudyProgressSensor(
             task_id="pruning_sensor",
             study=study,
-            poke_interval=5,
+            poke_interval=config.pruning.poke_interval_s,
             timeout=(b.timeout_s or 24 * 3600) + 3600,
         )
         study >> sensor

@@ -1,8 +1,10 @@
-"""The sensor that runs beside the mapped trial slots.
+"""The pruning sensor: the central pruning manager, beside the mapped trial slots.
 
-It reads the study storage (progress, best so far) and Airflow's own view of
-the trial slots, and succeeds when every slot has ended. In ``reschedule``
-mode it holds no worker slot while it waits.
+Every poll it runs one pass of ``automl.pruning.control.enforce`` on the study
+storage (fail stale-heartbeat trials and retry their parameters once, stop
+running trials when the time budget is spent, apply the pruning rule and write
+stop signals), logs progress, and succeeds when every trial slot has ended.
+In ``reschedule`` mode it holds no worker slot while it waits.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ ENDED = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
 
 class StudyProgressSensor(BaseSensorOperator):
-    """Watch an AutoML study until every trial slot has ended.
+    """Prune and watch an AutoML study until every trial slot has ended.
 
     :param study: the ``create_study`` result (study name, config path, slots).
     :param trial_task_id: the mapped task whose instances are the trial slots.
@@ -40,7 +42,7 @@ class StudyProgressSensor(BaseSensorOperator):
     def poke(self, context: Any) -> PokeReturnValue:
         from automl import stages
 
-        progress = stages.study_progress(self.study["config_path"], self.study["study_name"])
+        progress = stages.pruning_pass(self.study["config_path"], self.study["study_name"])
         states = self._slot_states(context)
         n_slots = len(self.study["slots"])
         ended = sum(s in ENDED for s in states)
