@@ -39,6 +39,7 @@ MODEL_FAMILIES: dict[str, tuple[str, ...]] = {
     "random_forest": ("classification", "regression"),
     "logistic_regression": ("classification",),
     "ridge": ("regression",),
+    "torch_mlp": ("classification", "regression"),
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -84,8 +85,10 @@ class BudgetConfig(_Strict):
     trials_per_slot: int = Field(1, ge=1, le=1000)
     cv_folds: int = Field(3, ge=2, le=20)
     max_rounds: int = Field(300, ge=1, le=100_000, description="LightGBM: most boosting rounds per fold")
-    report_every: int = Field(25, ge=1, description="LightGBM: rounds between intermediate reports")
+    report_every: int = Field(10, ge=1, description="LightGBM: rounds between intermediate reports")
     early_stopping_rounds: int = Field(50, ge=1, description="LightGBM: stop after this many rounds without gain")
+    max_epochs: int = Field(30, ge=1, le=10_000, description="torch: most epochs per fold")
+    early_stopping_epochs: int = Field(8, ge=1, description="torch: stop after this many epochs without gain")
 
 
 class PruningConfig(_Strict):
@@ -102,7 +105,12 @@ class PruningConfig(_Strict):
     mode: PruningMode = "central"
     worker_check: bool = True
     n_startup_trials: int = Field(5, ge=0, description="median: trials before pruning starts")
-    min_resource: int = Field(50, ge=1, description="asha/hyperband: step of the first rung")
+    min_resource: int | None = Field(
+        None,
+        ge=1,
+        description="asha/hyperband: step of the first rung; default: the first report "
+        "(report_every boosting rounds for LightGBM, 1 epoch or fold otherwise)",
+    )
     reduction_factor: int = Field(3, ge=2, description="asha/hyperband: keep the top 1/eta at each rung")
     min_trials_at_rung: int = Field(3, ge=1, description="asha: a rung judges only once this many trials reached it")
     heartbeat_interval_s: int = Field(10, ge=1)
@@ -116,6 +124,16 @@ class PruningConfig(_Strict):
         if self.stale_after_s <= self.heartbeat_interval_s:
             raise ValueError("stale_after_s must be longer than heartbeat_interval_s")
         return self
+
+
+class WarmStartConfig(_Strict):
+    """Meta-learning: seed a new study with the best configurations of similar past studies."""
+
+    enabled: bool = True
+    k: int = Field(3, ge=1, le=50, description="nearest past studies to use")
+    configs_per_neighbour: int = Field(3, ge=1, le=50)
+    experiments: list[str] = Field(default_factory=list, description="only these MLflow experiments (default: all)")
+    max_distance: float | None = Field(None, gt=0, description="ignore past studies farther than this")
 
 
 class RegistryConfig(_Strict):
@@ -138,6 +156,7 @@ class StudyConfig(_Strict):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default SQLite in the state dir")
     schedule: str | None = None
     seed: int = 0
+    warm_start: WarmStartConfig = WarmStartConfig()  # frozen, so sharing the default is safe
     registry: RegistryConfig = RegistryConfig()  # frozen, so sharing the default is safe
     tags: list[str] = Field(default_factory=list)
     retries: int = Field(2, ge=0, le=10, description="Airflow retries per task")
@@ -213,6 +232,22 @@ class StudyConfig(_Strict):
     @property
     def registered_model_name(self) -> str:
         return self.registry.model_name or f"automl-{self.name}"
+
+    @property
+    def first_rung(self) -> int:
+        """The pruning rules' first rung (in the step unit of the searched models)."""
+        if self.pruning.min_resource is not None:
+            return self.pruning.min_resource
+        return self.budget.report_every if "lightgbm" in self.model_space else 1
+
+    @property
+    def max_resource(self) -> int:
+        """The largest step a trial reports (boosting rounds, epochs or folds)."""
+        if "lightgbm" in self.model_space:
+            return self.budget.max_rounds
+        if "torch_mlp" in self.model_space:
+            return self.budget.max_epochs
+        return self.budget.cv_folds
 
     @property
     def n_slots(self) -> int:

@@ -8,6 +8,8 @@ Intermediate values are reported so a pruner can stop a poor trial early:
   Training stops early when the score has not improved for
   ``budget.early_stopping_rounds``; the trial's value is the best mean score and
   its round count is kept for the final fit.
+- torch MLP: the K fold networks train side by side one epoch at a time; the
+  mean validation score is reported at step = epoch (early stopping on epochs).
 - other families: one report per fold (the mean of the folds so far).
 
 Preprocessing is fitted inside each training fold. The trial records
@@ -120,6 +122,49 @@ def _cv_lightgbm(
     return best
 
 
+def _cv_torch(
+    trial: optuna.Trial, config: StudyConfig, params: dict[str, Any], X: pd.DataFrame, y: pd.Series, started: float
+) -> float:
+    b = config.budget
+    maximize = config.metric_direction == "maximize"
+    pipe = FAMILIES["torch_mlp"].pipeline({**params, "epochs": b.max_epochs}, config.task, config.seed)
+    folds = []
+    for tr, va in cv_splitter(config).split(X, y):
+        pre = clone(pipe.named_steps["pre"]).fit(X.iloc[tr])
+        net = clone(pipe.named_steps["model"])
+        folds.append(
+            (
+                net,
+                net.iter_fit(pre.transform(X.iloc[tr]), y.iloc[tr].to_numpy()),
+                pre.transform(X.iloc[va]),
+                y.iloc[va].to_numpy(),
+            )
+        )
+    best, best_epoch, epoch = None, 0, 0
+    for epoch in range(1, b.max_epochs + 1):
+        fold_scores = []
+        for net, steps, X_va, y_va in folds:
+            next(steps)
+            raw = net.predict_proba(X_va)
+            fold_scores.append(
+                score_predictions(config.metric, y_va, raw, net.classes_ if config.task == "classification" else None)
+            )
+        mean = float(np.mean(fold_scores))
+        if not np.isfinite(mean):
+            mean = float("nan")
+        elif best is None or _better(mean, best, maximize):
+            best, best_epoch = mean, epoch
+        trial.report(mean, step=epoch)
+        _prune(trial, epoch, epoch * len(folds), started, mean)
+        if epoch - best_epoch >= b.early_stopping_epochs:
+            break
+    if best is None:
+        raise ValueError("the network's validation score was never finite")
+    trial.set_user_attr("best_epochs", best_epoch)
+    trial.set_user_attr("train_steps", epoch * len(folds))
+    return best
+
+
 def evaluate_trial(trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y: pd.Series) -> float:
     """Sample a configuration, cross-validate it with intermediate reports; return its score.
 
@@ -130,6 +175,8 @@ def evaluate_trial(trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y:
     started = time.perf_counter()
     if family == "lightgbm":
         value = _cv_lightgbm(trial, config, params, X, y, started)
+    elif family == "torch_mlp":
+        value = _cv_torch(trial, config, params, X, y, started)
     else:
         value = _cv_per_fold(trial, config, family, params, X, y, started)
     trial.set_user_attr("train_seconds", time.perf_counter() - started)
@@ -143,4 +190,6 @@ def fit_final(config: StudyConfig, trial: optuna.trial.FrozenTrial, X: pd.DataFr
     if family == "lightgbm":
         # the round count that early stopping chose under CV
         params = {**params, "n_estimators": int(trial.user_attrs.get("best_rounds", config.budget.max_rounds))}
+    elif family == "torch_mlp":
+        params = {**params, "epochs": int(trial.user_attrs.get("best_epochs", config.budget.max_epochs))}
     return space.pipeline(family, params, config.task, config.seed).fit(prepare_frame(X), y)

@@ -168,8 +168,46 @@ class RidgeFamily(ModelFamily):
         return Ridge(**params, random_state=seed)
 
 
+class TorchMLPFamily(ModelFamily):
+    """A torch MLP (automl.nas.mlp); trained per epoch, so pruning counts epochs."""
+
+    name = "torch_mlp"
+    tasks = ("classification", "regression")
+    scale_numeric = True
+
+    def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
+        return {
+            "n_layers": trial.suggest_int(f"{prefix}n_layers", 1, 4),
+            "width": trial.suggest_int(f"{prefix}width", 16, 256, log=True),
+            "activation": trial.suggest_categorical(f"{prefix}activation", ["relu", "gelu", "tanh"]),
+            "dropout": trial.suggest_float(f"{prefix}dropout", 0.0, 0.5),
+            "residual": trial.suggest_categorical(f"{prefix}residual", [False, True]),
+            "lr": trial.suggest_float(f"{prefix}lr", 1e-4, 3e-2, log=True),
+            "weight_decay": trial.suggest_float(f"{prefix}weight_decay", 1e-6, 1e-2, log=True),
+            "batch_size": trial.suggest_categorical(f"{prefix}batch_size", [32, 64, 128]),
+        }
+
+    def grid(self) -> dict[str, list[Any]]:
+        return {
+            "n_layers": [1, 2],
+            "width": [32, 128],
+            "activation": ["relu"],
+            "dropout": [0.1],
+            "residual": [False],
+            "lr": [1e-3, 1e-2],
+            "weight_decay": [1e-5],
+            "batch_size": [64],
+        }
+
+    def estimator(self, params: dict[str, Any], task: str, seed: int) -> Any:
+        from automl.nas.mlp import TorchMLP
+
+        return TorchMLP(task=task, seed=seed, **params)
+
+
 FAMILIES: dict[str, ModelFamily] = {
-    f.name: f for f in (LightGBMFamily(), RandomForestFamily(), LogisticRegressionFamily(), RidgeFamily())
+    f.name: f
+    for f in (LightGBMFamily(), RandomForestFamily(), LogisticRegressionFamily(), RidgeFamily(), TorchMLPFamily())
 }
 assert set(FAMILIES) == set(MODEL_FAMILIES), "automl.config.MODEL_FAMILIES and automl.spaces disagree"
 

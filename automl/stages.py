@@ -40,14 +40,20 @@ def _write_json(path: Path, obj: Any) -> None:
 # ---------------------------------------------------------------- load_data
 def load_data(config: StudyConfig, study_name: str) -> dict[str, Any]:
     """Validate the dataset, split off the untouched holdout, write Parquet."""
+    import pandas as pd
+
     from automl.data import read_dataset, split_holdout, summarize, validate
+    from automl.meta.features import meta_features
 
     frame = validate(read_dataset(config.dataset.source), config)  # fails before anything is written
     out = run_dir(study_name)
     config_path = out / "config.json"
     _write_json(config_path, config.model_dump(mode="json"))
     split, summary = split_holdout(frame, config, out), summarize(frame, config)
-    _write_json(out / "dataset_summary.json", summary)
+    started = time.perf_counter()
+    meta = meta_features(pd.read_parquet(split.train_path), config.dataset.target, config.task, config.seed)
+    log.info("meta-features (training rows only, %.1f s): %s", time.perf_counter() - started, meta)
+    _write_json(out / "dataset_summary.json", {"summary": summary, "meta": meta})
     log.info(
         "dataset %s: %d train rows, %d holdout rows, %d columns",
         config.dataset.source,
@@ -60,6 +66,7 @@ def load_data(config: StudyConfig, study_name: str) -> dict[str, Any]:
         "train": str(split.train_path),
         "holdout": str(split.holdout_path),
         "summary": summary,
+        "meta": meta,
     }
 
 
@@ -146,11 +153,14 @@ def create_study(
     config_path: str, study_name: str, airflow: dict[str, str], data: dict[str, Any], features: dict[str, Any]
 ) -> dict[str, Any]:
     """Create (or reopen) the Optuna study and the MLflow parent run; list the trial slots."""
+    from mlflow.entities import RunTag
+
     from automl import tracking
+    from automl.meta.knowledge import kb_tags, warm_start
     from automl.study import create_or_open, redact
 
     config = read_config(config_path)
-    create_or_open(config, study_name)
+    study = create_or_open(config, study_name)
     report = json.loads(Path(features["report"]).read_text()) if features.get("report") else None
     parent = tracking.start_parent_run(
         config,
@@ -159,14 +169,29 @@ def create_study(
         data.get("summary", {}),
         {"n_generated": features.get("n_generated"), "n_selected": features.get("n_selected"), "report": report},
     )
+    c = tracking.client(config)
+    meta = data.get("meta") or {}
+    c.log_batch(parent, tags=[RunTag(k, v) for k, v in kb_tags(config, meta).items()])
     tracking.log_artifact(config, parent, Path(features["definitions"]), "features")
-    log.info("study %s in %s; MLflow parent run %s", study_name, redact(config.storage_url), parent)
+    seeded = warm_start(config, study, meta, exclude_run=parent)
+    if seeded:
+        sources = sorted({s["run_id"] for s in seeded})
+        c.set_tag(parent, "automl.warm_start_sources", ",".join(sources))
+        c.log_text(parent, json.dumps(seeded, indent=2, default=str), "meta/warm_start.json")
+    log.info(
+        "study %s in %s; MLflow parent run %s; %d warm-start trials",
+        study_name,
+        redact(config.storage_url),
+        parent,
+        len(seeded),
+    )
     return {
         "study_name": study_name,
         "parent_run_id": parent,
         "config_path": config_path,
         "train": features["train"],
         "slots": list(range(config.n_slots)),
+        "warm_start": len(seeded),
     }
 
 
@@ -237,6 +262,9 @@ def retrain_best(config_path: str, study_name: str, parent_run_id: str, features
     log.info("%s (%d trials newly synced to MLflow)", p.line(), synced)
     if p.complete == 0:
         raise RuntimeError(f"study {study_name} has no completed trial ({p.line()}); nothing to retrain")
+    from automl.meta.knowledge import record_study
+
+    record_study(config, parent_run_id, study)  # this study becomes warm-start material for later ones
     best = study.best_trial
     train = pd.read_parquet(features["train"])
     target = config.dataset.target
@@ -314,7 +342,7 @@ def register_model(
         model = joblib.load(retrained["model_path"])
         # skops format (MLflow's safe default); the types are those of the model we just built
         trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-        with mlflow.start_run(run_id=parent_run_id):
+        with tracking.global_uri(config), mlflow.start_run(run_id=parent_run_id):
             mlflow.log_artifact(features["definitions"], artifact_path="model_features")
             info = mlflow.sklearn.log_model(
                 model,

@@ -9,7 +9,10 @@ delays logging.
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +32,28 @@ _STATUS = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED", TrialSt
 
 
 def client(config: StudyConfig) -> MlflowClient:
-    mlflow.set_tracking_uri(config.mlflow_uri)
+    """A client for the config's tracking URI (the process-wide MLflow URI is left alone)."""
     return MlflowClient(config.mlflow_uri)
+
+
+@contextmanager
+def global_uri(config: StudyConfig) -> Iterator[None]:
+    """Point MLflow's fluent API (``mlflow.start_run``, ``log_model``) at the config's store, then restore.
+
+    ``mlflow.set_tracking_uri`` also sets ``MLFLOW_TRACKING_URI`` in the environment, which would
+    leak into every later config of this process; both are restored on exit.
+    """
+    before_env = os.environ.get("MLFLOW_TRACKING_URI")
+    before = mlflow.get_tracking_uri() if before_env else None
+    mlflow.set_tracking_uri(config.mlflow_uri)
+    try:
+        yield
+    finally:
+        if before_env is None:
+            mlflow.set_tracking_uri(None)  # back to MLflow's default resolution (and no env variable)
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            mlflow.set_tracking_uri(before or before_env)
 
 
 def experiment_id(config: StudyConfig) -> str:

@@ -4,7 +4,6 @@ a real Optuna study storage, a real MLflow store and registry."""
 import os
 from pathlib import Path
 
-import mlflow
 import pytest
 from conftest import TEST_DAGS
 from optuna.trial import TrialState
@@ -45,8 +44,8 @@ def test_dag_runs_end_to_end_and_a_rerun_adds_a_new_run(tiny_dag) -> None:  # ty
     parent1 = tracking.find_parent_run(config, study1.study_name)
     assert parent1 is not None
     exp = tracking.experiment_id(config)
-    children = mlflow.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent1}'")
-    assert sorted(children["tags.optuna.trial_number"].astype(int)) == [t.number for t in trials]
+    children = tracking.client(config).search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent1}'")
+    assert sorted(int(r.data.tags["optuna.trial_number"]) for r in children) == [t.number for t in trials]
     run1 = tracking.client(config).get_run(parent1)
     assert run1.info.status == "FINISHED"
     assert 0.5 < run1.data.metrics["holdout_roc_auc"] <= 1.0
@@ -77,3 +76,13 @@ def test_dag_runs_end_to_end_and_a_rerun_adds_a_new_run(tiny_dag) -> None:  # ty
     versions = tracking.client(config).search_model_versions(f"name = '{config.registered_model_name}'")
     assert sorted(v.run_id for v in versions) == sorted([parent1, parent2])
     assert tracking.client(config).get_run(parent1).data.metrics == run1.data.metrics
+
+    # meta-learning: the second study was warm-started from the first, through MLflow
+    run2 = tracking.client(config).get_run(parent2)
+    assert run2.data.tags["automl.warm_start_sources"] == parent1
+    assert float(run2.data.tags["meta.log_rows"]) > 2 and run1.data.tags["automl.kb"] == "true"
+    seeded = [t for t in sorted(study2.trials, key=lambda t: t.number) if t.system_attrs.get("automl:warm_start")]
+    assert [t.number for t in seeded] == [0, 1]  # n_trials=3: two seeded, one left to the sampler
+    best1 = sorted(study1.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: -t.value)[:2]
+    assert [t.params for t in seeded] == [t.params for t in best1]
+    assert all(t.system_attrs["automl:warm_start"]["run_id"] == parent1 for t in seeded)

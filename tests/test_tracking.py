@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 from helpers import make_config
 
@@ -28,13 +27,13 @@ def test_parent_run_is_reused_and_trials_sync_once(automl_home: Path) -> None:
     assert tracking.sync_trials(cfg, parent, study) == 0
 
     exp = tracking.experiment_id(cfg)
-    children = mlflow.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    children = tracking.client(cfg).search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
     assert len(children) == 3
-    assert sorted(children["tags.optuna.trial_number"].astype(int)) == [0, 1, 2]
+    assert sorted(int(r.data.tags["optuna.trial_number"]) for r in children) == [0, 1, 2]
     best = study.best_trial
-    row = children[children["tags.optuna.trial_number"] == str(best.number)].iloc[0]
-    assert row["metrics.cv_roc_auc"] == best.value
-    history = tracking.client(cfg).get_metric_history(row["run_id"], "cv_roc_auc_running")
+    (row,) = [r for r in children if r.data.tags["optuna.trial_number"] == str(best.number)]
+    assert row.data.metrics["cv_roc_auc"] == best.value
+    history = tracking.client(cfg).get_metric_history(row.info.run_id, "cv_roc_auc_running")
     assert [m.step for m in history] == sorted(best.intermediate_values)
     # artifacts stay in the state folder, not ./mlruns
     assert (automl_home / "mlartifacts").exists() or tracking.client(cfg).get_experiment(

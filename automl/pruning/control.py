@@ -33,12 +33,12 @@ def make_rule(config: StudyConfig) -> CentralPruner | None:
     if p.rule == "none":
         return None
     if p.rule == "asha":
-        return ASHAPruner(p.min_resource, p.reduction_factor, p.min_trials_at_rung)
+        return ASHAPruner(config.first_rung, p.reduction_factor, p.min_trials_at_rung)
     if p.rule == "median":
         return MedianPruner(n_startup_trials=p.n_startup_trials)
     if p.rule == "hyperband":
         return HyperbandPruner(
-            p.min_resource, max(config.budget.max_rounds, p.min_resource), p.reduction_factor, p.min_trials_at_rung
+            config.first_rung, max(config.max_resource, config.first_rung), p.reduction_factor, p.min_trials_at_rung
         )
     raise ValueError(f"unknown pruning rule {p.rule!r}")
 
@@ -87,9 +87,11 @@ def make_worker_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
     if p.rule == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=p.n_startup_trials)
     if p.rule == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_resource, reduction_factor=p.reduction_factor)
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=config.first_rung, reduction_factor=p.reduction_factor
+        )
     return optuna.pruners.HyperbandPruner(
-        min_resource=p.min_resource, max_resource=config.budget.max_rounds, reduction_factor=p.reduction_factor
+        min_resource=config.first_rung, max_resource=config.max_resource, reduction_factor=p.reduction_factor
     )
 
 
