@@ -50,7 +50,7 @@ def global_uri(config: StudyConfig) -> Iterator[None]:
         yield
     finally:
         if before_env is None:
-            mlflow.set_tracking_uri(None)  # back to MLflow's default resolution (and no env variable)
+            mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # back to MLflow's default resolution (and no env variable)
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             mlflow.set_tracking_uri(before or before_env)
