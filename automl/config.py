@@ -112,7 +112,10 @@ class PruningConfig(_Strict):
         "(report_every boosting rounds for LightGBM, 1 epoch or fold otherwise)",
     )
     reduction_factor: int = Field(3, ge=2, description="asha/hyperband: keep the top 1/eta at each rung")
-    min_trials_at_rung: int = Field(3, ge=1, description="asha: a rung judges only once this many trials reached it")
+    min_trials_at_rung: int = Field(1, ge=1, description="asha: a rung judges only once this many trials reached it")
+    rung_value: Literal["current", "best"] = Field(
+        "current", description="asha: compare the value on reaching a rung (as Optuna does), or the best value up to it"
+    )
     heartbeat_interval_s: int = Field(10, ge=1)
     stale_after_s: int = Field(
         60, ge=2, description="a running trial without a heartbeat this long is failed and retried"
@@ -133,7 +136,12 @@ class WarmStartConfig(_Strict):
     k: int = Field(3, ge=1, le=50, description="nearest past studies to use")
     configs_per_neighbour: int = Field(3, ge=1, le=50)
     experiments: list[str] = Field(default_factory=list, description="only these MLflow experiments (default: all)")
-    max_distance: float | None = Field(None, gt=0, description="ignore past studies farther than this")
+    max_distance: float | None = Field(
+        0.25,
+        gt=0,
+        description="ignore past studies farther than this (normalized meta-feature distance; "
+        "a resample of the same data is ~0.03 away, a different dataset ~0.5); null: no limit",
+    )
 
 
 class RegistryConfig(_Strict):

@@ -265,6 +265,10 @@ def retrain_best(config_path: str, study_name: str, parent_run_id: str, features
     from automl.meta.knowledge import record_study
 
     record_study(config, parent_run_id, study)  # this study becomes warm-start material for later ones
+    from automl.plots import write_study_plots
+
+    for path in write_study_plots(study, run_dir(study_name) / "plots"):
+        tracking.log_artifact(config, parent_run_id, path, "plots")
     best = study.best_trial
     train = pd.read_parquet(features["train"])
     target = config.dataset.target

@@ -23,6 +23,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # our ask/tell workers record heartbeats themselves (optuna issue 3293); Optuna warns that
 # heartbeats are meant for Study.optimize
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+# heartbeat_interval and TPE's group option are marked experimental; we use them knowingly
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 class StorageError(RuntimeError):

@@ -41,7 +41,9 @@ STUDIES: list[dict[str, Any]] = [
 METHODS = ("none", "optuna_sha", "ours")
 
 
-def study_config(spec: dict[str, Any], seed: int, n_trials: int) -> StudyConfig:
+def study_config(
+    spec: dict[str, Any], seed: int, n_trials: int, eta: int = 3, rung_value: str = "current"
+) -> StudyConfig:
     return parse_config(
         {
             "name": f"bench-{spec['dataset']}",
@@ -79,8 +81,8 @@ def pruner_for(method: str, config: StudyConfig) -> optuna.pruners.BasePruner:
     return SignalPruner(make_rule(config))
 
 
-def run_one(spec: dict[str, Any], method: str, seed: int, n_trials: int) -> dict[str, Any]:
-    config = study_config(spec, seed, n_trials)
+def run_one(spec: dict[str, Any], method: str, seed: int, n_trials: int, eta: int, rung_value: str) -> dict[str, Any]:
+    config = study_config(spec, seed, n_trials, eta, rung_value)
     frame = read_dataset(config.dataset.source)
     X, y = frame.drop(columns=["target"]), frame["target"]
     study = optuna.create_study(
@@ -114,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", default="benchmarks/results/pruning.json")
+    parser.add_argument("--eta", type=int, default=3, help="ours: reduction factor")
+    parser.add_argument(
+        "--rung-value", default="current", choices=["current", "best"], help="ours: value judged at a rung"
+    )
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -121,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for seed in args.seeds:
         for spec in STUDIES:
-            for method in METHODS:  # interleaved per study, so machine drift hits all methods alike
-                rows.append(run_one(spec, method, seed, args.trials))
+            for method in args.methods:  # interleaved per study, so machine drift hits all methods alike
+                rows.append(run_one(spec, method, seed, args.trials, args.eta, args.rung_value))
                 r = rows[-1]
                 print(f"  done {r['dataset']}/{r['method']}/seed {seed}: {r['wall_s']:.1f} s", flush=True)
 
@@ -130,8 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         f"\n| dataset | model | seed | method | trials | pruned | train steps | saved vs none | best CV ({'/'.join(sorted({s['metric'] for s in STUDIES}))}) | loss vs none | CPU s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    saved_tot: dict[str, list[int]] = {m: [0, 0] for m in METHODS}
-    max_loss: dict[str, float] = {m: 0.0 for m in METHODS}
+    methods = [m for m in METHODS if m in args.methods]
+    if "none" not in methods:
+        parser.error("--methods must include 'none' (the baseline)")
+    saved_tot: dict[str, list[int]] = {m: [0, 0] for m in methods}
+    max_loss: dict[str, float] = {m: 0.0 for m in methods}
     for r in rows:
         base = next(
             b for b in rows if b["method"] == "none" and b["dataset"] == r["dataset"] and b["seed"] == r["seed"]
@@ -148,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {m: {"compute_saved": 1.0 - a / b, "max_best_score_loss": max_loss[m]} for m, (a, b) in saved_tot.items()}
     print("\n| method | compute saved (all studies) | largest best-score loss |")
     print("|---|---|---|")
-    for m in METHODS:
+    for m in methods:
         print(f"| {m} | {summary[m]['compute_saved']:.1%} | {summary[m]['max_best_score_loss']:+.3%} |")
     print(
         "goal: ours saves >= 75% of compute with the best score within 0.1% of no pruning, and beats optuna_sha on both"

@@ -165,3 +165,14 @@ def test_asha_agrees_with_optunas_successive_halving(maximize: bool, min_resourc
     theirs = _optuna_prune_steps(curves, min_resource, eta, maximize)
     assert ours == theirs
     assert any(s is not None for s in ours) and any(s is None for s in ours)  # the data exercises both outcomes
+
+
+def test_asha_best_so_far_is_not_swayed_by_one_noisy_report() -> None:
+    done = [curve(i, {10: v}) for i, v in enumerate([0.9, 0.85, 0.80, 0.75, 0.70, 0.65])]
+    noisy = curve(9, {5: 0.95, 10: 0.6}, "RUNNING")  # was the best, then one bad report at the rung
+    assert ASHAPruner(10, 3, rung_value="current").judge(noisy, [*done, noisy], maximize=True).stop
+    assert not ASHAPruner(10, 3, rung_value="best").judge(noisy, [*done, noisy], maximize=True).stop
+    low = curve(9, {5: 0.05, 10: 0.4}, "RUNNING")  # minimize: best so far 0.05
+    done_min = [curve(i, {10: v}) for i, v in enumerate([0.1, 0.2, 0.3, 0.5, 0.6, 0.7])]
+    assert not ASHAPruner(10, 3, rung_value="best").judge(low, [*done_min, low], maximize=False).stop
+    assert ASHAPruner(10, 3, rung_value="current").judge(low, [*done_min, low], maximize=False).stop

@@ -35,6 +35,16 @@ class TrialCurve:
         later = [s for s in self.values if s >= step]
         return self.values[min(later)] if later else None
 
+    def best_at(self, step: int, maximize: bool) -> float | None:
+        """The best value reported up to the point where the trial met ``step`` (NaN-free)."""
+        later = [s for s in self.values if s >= step]
+        if not later:
+            return None
+        upto = [v for s, v in self.values.items() if s <= min(later) and not is_nan(v)]
+        if not upto:
+            return float("nan")
+        return max(upto) if maximize else min(upto)
+
 
 @dataclass(frozen=True)
 class Decision:

@@ -33,12 +33,16 @@ def make_rule(config: StudyConfig) -> CentralPruner | None:
     if p.rule == "none":
         return None
     if p.rule == "asha":
-        return ASHAPruner(config.first_rung, p.reduction_factor, p.min_trials_at_rung)
+        return ASHAPruner(config.first_rung, p.reduction_factor, p.min_trials_at_rung, p.rung_value)
     if p.rule == "median":
         return MedianPruner(n_startup_trials=p.n_startup_trials)
     if p.rule == "hyperband":
         return HyperbandPruner(
-            config.first_rung, max(config.max_resource, config.first_rung), p.reduction_factor, p.min_trials_at_rung
+            config.first_rung,
+            max(config.max_resource, config.first_rung),
+            p.reduction_factor,
+            p.min_trials_at_rung,
+            p.rung_value,
         )
     raise ValueError(f"unknown pruning rule {p.rule!r}")
 

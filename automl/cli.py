@@ -1,0 +1,167 @@
+"""The ``automl`` command: run a study without Airflow, show a leaderboard, validate a config.
+
+    automl validate CONFIG
+    automl run CONFIG [--n-trials N] [--parallelism P]
+    automl leaderboard STUDY --config CONFIG [--top K]
+
+``run`` goes through the same stage functions as the DAG; its trial slots run as
+``python -m automl.worker`` processes (``parallelism`` at a time) while this process
+plays the pruning sensor: it applies the central pruning rule, fails stale trials
+and draws a progress bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from automl.config import ConfigError, StudyConfig, load_config
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(
+        f"{args.config}: valid study '{cfg.name}' ({cfg.task}, {cfg.metric}, models {', '.join(cfg.model_space)}, "
+        f"{cfg.budget.n_trials} trials)"
+    )
+    return 0
+
+
+def _run_trials(config: StudyConfig, study: dict[str, object], quiet: bool) -> None:
+    from tqdm import tqdm
+
+    from automl import stages
+    from automl.worker import worker_command
+
+    slots = list(study["slots"])  # type: ignore[call-overload]
+    pending = [
+        worker_command(
+            str(study["study_name"]), s, str(study["config_path"]), str(study["train"]), str(study["parent_run_id"])
+        )
+        for s in slots
+    ]
+    running: list[subprocess.Popen[bytes]] = []
+    failed = 0
+    bar = tqdm(total=config.budget.n_trials, unit="trial", disable=quiet, dynamic_ncols=True)
+    poke = min(config.pruning.poke_interval_s, 2)
+    last = 0.0
+    while pending or running:
+        while pending and len(running) < config.budget.parallelism:
+            running.append(subprocess.Popen(pending.pop(0), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        still = []
+        for proc in running:
+            if proc.poll() is None:
+                still.append(proc)
+            elif proc.returncode != 0:
+                failed += 1
+        running = still
+        if time.time() - last >= poke:
+            p = stages.pruning_pass(str(study["config_path"]), str(study["study_name"]))
+            bar.n = p["finished"]
+            best = "-" if p["best_value"] is None else f"{p['best_value']:.5f}"
+            bar.set_postfix_str(f"pruned {p['pruned']}, failed {p['failed']}, running {p['running']}, best {best}")
+            bar.refresh()
+            last = time.time()
+        time.sleep(0.2)
+    p = stages.pruning_pass(str(study["config_path"]), str(study["study_name"]))
+    bar.n = p["finished"]
+    bar.refresh()
+    bar.close()
+    if failed:
+        print(f"warning: {failed} trial slot process(es) exited with an error", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from automl import stages
+    from automl.study import format_leaderboard, leaderboard, open_study, progress
+
+    try:
+        cfg = load_config(args.config)
+        overrides = {k: v for k, v in (("n_trials", args.n_trials), ("parallelism", args.parallelism)) if v}
+        cfg = cfg.with_overrides(overrides) if overrides else cfg
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    run_id = "cli__" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S")
+    name = stages.study_name_for(cfg, run_id)
+    print(f"study {name}")
+    data = stages.load_data(cfg, name)
+    generated = stages.generate_features(data["config_path"], name, data)
+    features = stages.select_features(data["config_path"], name, generated)
+    print(f"features: {features['n_generated']} generated, {features['n_selected']} kept")
+    study = stages.create_study(data["config_path"], name, {"run_id": run_id, "runner": "automl-cli"}, data, features)
+    _run_trials(cfg, study, args.quiet)
+    retrained = stages.retrain_best(data["config_path"], name, study["parent_run_id"], features)
+    holdout = stages.evaluate_holdout(data["config_path"], study["parent_run_id"], retrained, features)
+    registered = stages.register_model(data["config_path"], study["parent_run_id"], retrained, features, holdout)
+    s = open_study(cfg, name)
+    print(f"\n{progress(s).line()}")
+    print(format_leaderboard(leaderboard(s, top=10), cfg.metric))
+    print(f"\nholdout {cfg.metric}: {holdout['holdout_score']:.5f} (best CV {holdout['best_cv']:.5f})")
+    print(f"registered model {registered['name']} version {registered['version']}; MLflow: {cfg.mlflow_uri}")
+    return 0
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from automl.study import StorageError, format_leaderboard, leaderboard, open_study
+
+    try:
+        cfg = load_config(args.config)
+        study = open_study(cfg, args.study)
+    except (ConfigError, StorageError) as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(format_leaderboard(leaderboard(study, top=args.top), cfg.metric))
+    return 0
+
+
+def _latest(args: argparse.Namespace) -> int:
+    import optuna
+
+    from automl.study import get_storage
+
+    cfg = load_config(args.config)
+    names = [
+        s.study_name
+        for s in optuna.get_all_study_summaries(get_storage(cfg.storage_url))
+        if s.study_name.startswith(cfg.name + "__")
+    ]
+    print("\n".join(names[-args.top :]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="automl", description="AutoML studies without Airflow.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("validate", help="check a study config; exit 2 with the errors")
+    p.add_argument("config", type=Path)
+    p.set_defaults(fn=_validate)
+    p = sub.add_parser("run", help="run a study end to end locally")
+    p.add_argument("config", type=Path)
+    p.add_argument("--n-trials", type=int)
+    p.add_argument("--parallelism", type=int)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(fn=_run)
+    p = sub.add_parser("leaderboard", help="the top trials of a study")
+    p.add_argument("study", help="study name (see `automl studies CONFIG`)")
+    p.add_argument("--config", type=Path, required=True, help="the study's config (for storage and metric)")
+    p.add_argument("--top", type=int, default=10)
+    p.set_defaults(fn=_leaderboard)
+    p = sub.add_parser("studies", help="the latest studies of a config")
+    p.add_argument("config", type=Path)
+    p.add_argument("--top", type=int, default=10)
+    p.set_defaults(fn=_latest)
+    args = parser.parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
