@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,12 +54,15 @@ def read_dataset(source: str) -> pd.DataFrame:
 def validate(frame: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
     """Check the frame is usable for the study; return it with rows lacking a target removed."""
     target = config.dataset.target
-    src = config.dataset.source
+    src = config.dataset.label
     if frame.shape[0] == 0:
         raise DataError(f"dataset {src} is empty (0 rows)")
     if target not in frame.columns:
         raise DataError(f"target column {target!r} not found in dataset {src}; columns: {list(frame.columns)[:20]}")
     features = [c for c in frame.columns if c != target]
+    if config.dataset.relational:  # the target table's own columns may be only its id and times
+        t = config.dataset.tables[str(config.dataset.target_table)]
+        features = [c for c in features if c not in (t.index, config.dataset.cutoff_time)] or [t.index]
     if not features:
         raise DataError(f"dataset {src} has no feature columns besides the target {target!r}")
     frame = frame[frame[target].notna()]
@@ -120,3 +124,51 @@ def summarize(frame: pd.DataFrame, config: StudyConfig) -> dict[str, float | int
     else:
         summary["target_std"] = float(frame[target].std())
     return summary
+
+
+def resolve_path(path: str) -> Path:
+    """Relative dataset paths are resolved against the project folder."""
+    from automl.paths import PROJECT_ROOT
+
+    p = Path(path)
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def relationships(config: StudyConfig) -> list[Any]:
+    from feature_engineering.relational import Relationship
+
+    ds = config.dataset
+    out = []
+    for r in ds.relationships:
+        parent_col = r.parent_column or ds.tables[r.parent].index
+        out.append(Relationship(r.parent, r.child, parent_col, r.child_column or parent_col))
+    return out
+
+
+def load_relational(config: StudyConfig) -> dict[str, Any]:
+    """Read every table of a relational dataset and check the schema the config names."""
+    from feature_engineering.dfs import FeatureError
+    from feature_engineering.relational import Table, check_schema, read_table
+
+    ds = config.dataset
+    try:
+        tables = {
+            name: Table(name, read_table(resolve_path(t.path)), t.index, t.time_index, t.logical_types)
+            for name, t in ds.tables.items()
+        }
+        check_schema(tables, relationships(config))
+    except FeatureError as err:
+        raise DataError(str(err)) from None
+    target = tables[str(ds.target_table)].frame
+    if ds.cutoff_time:
+        if ds.cutoff_time not in target.columns:
+            raise DataError(f"cutoff_time column {ds.cutoff_time!r} does not exist in target table {ds.target_table!r}")
+        parsed = pd.to_datetime(target[ds.cutoff_time], errors="coerce")
+        if parsed.isna().any():
+            raise DataError(
+                f"cutoff_time column {ds.cutoff_time!r} has {int(parsed.isna().sum())} missing or unparseable times"
+            )
+    for t in tables.values():  # woodwork needs real datetimes in a time index
+        if t.time_index:
+            t.frame[t.time_index] = pd.to_datetime(t.frame[t.time_index], errors="coerce")
+    return tables

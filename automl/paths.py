@@ -6,7 +6,8 @@ import os
 import re
 from pathlib import Path
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+_PROJECT_ROOT = PROJECT_ROOT
 
 
 def state_dir() -> Path:

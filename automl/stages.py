@@ -39,24 +39,36 @@ def _write_json(path: Path, obj: Any) -> None:
 
 # ---------------------------------------------------------------- load_data
 def load_data(config: StudyConfig, study_name: str) -> dict[str, Any]:
-    """Validate the dataset, split off the untouched holdout, write Parquet."""
+    """Validate the dataset, split off the untouched holdout, write Parquet.
+
+    Relational data: the target table's rows are split; every table's schema is
+    checked here, so a missing column fails before anything is written.
+    """
     import pandas as pd
 
-    from automl.data import read_dataset, split_holdout, summarize, validate
+    from automl.data import load_relational, read_dataset, split_holdout, summarize, validate
     from automl.meta.features import meta_features
 
-    frame = validate(read_dataset(config.dataset.source), config)  # fails before anything is written
+    if config.dataset.relational:
+        tables = load_relational(config)  # checks every table, column and relationship
+        frame = validate(tables[str(config.dataset.target_table)].frame, config)
+    else:
+        frame = validate(read_dataset(str(config.dataset.source)), config)  # fails before anything is written
     out = run_dir(study_name)
     config_path = out / "config.json"
     _write_json(config_path, config.model_dump(mode="json"))
     split, summary = split_holdout(frame, config, out), summarize(frame, config)
     started = time.perf_counter()
-    meta = meta_features(pd.read_parquet(split.train_path), config.dataset.target, config.task, config.seed)
+    train = pd.read_parquet(split.train_path)
+    if config.dataset.relational:  # ids and times say nothing about the data's nature
+        t = config.dataset.tables[str(config.dataset.target_table)]
+        train = train.drop(columns=[c for c in (t.index, t.time_index, config.dataset.cutoff_time) if c])
+    meta = meta_features(train, config.dataset.target, config.task, config.seed)
     log.info("meta-features (training rows only, %.1f s): %s", time.perf_counter() - started, meta)
     _write_json(out / "dataset_summary.json", {"summary": summary, "meta": meta})
     log.info(
         "dataset %s: %d train rows, %d holdout rows, %d columns",
-        config.dataset.source,
+        config.dataset.label,
         split.n_train,
         split.n_holdout,
         split.n_columns,
@@ -71,79 +83,170 @@ def load_data(config: StudyConfig, study_name: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------- generate_features
-def generate_features(config_path: str, study_name: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Deep Feature Synthesis: definitions learned on the training table only."""
-    import pandas as pd
-
+def _generate_single(config: StudyConfig, train: Any, holdout: Any) -> tuple[list[Any], dict[str, Any], list[Any]]:
     from feature_engineering.dfs import DeepFeatureSynthesis
 
-    config = read_config(config_path)
-    out = run_dir(study_name)
-    target = config.dataset.target
-    train = pd.read_parquet(data["train"])
-    holdout = pd.read_parquet(data["holdout"])
-    fc = config.features
-    started = time.perf_counter()
+    fc, target = config.features, config.dataset.target
     dfs = DeepFeatureSynthesis(
         trans_primitives=fc.trans_primitives if fc.enabled else [],
         max_depth=fc.max_depth,
         max_features=fc.max_generated,
     ).fit(train.drop(columns=[target]))
+    return dfs.features_, dfs.logical_types_, [dfs.transform(f.drop(columns=[target])) for f in (train, holdout)]
+
+
+def _generate_relational(config: StudyConfig, train: Any, holdout: Any) -> tuple[list[Any], dict[str, Any], list[Any]]:
+    import pandas as pd
+
+    from automl.data import load_relational
+    from feature_engineering.relational import RelationalDFS, Table, build_entityset, calculate_relational
+
+    ds, fc = config.dataset, config.features
+    target_table = str(ds.target_table)
+    tables = load_relational(config)
+    t = tables[target_table]
+    # the label never enters the EntitySet; the cutoff column is not a feature
+    tables[target_table] = Table(t.name, t.frame.drop(columns=[ds.target]), t.index, t.time_index, t.logical_types)
+    from automl.data import relationships
+
+    es = build_entityset(tables, relationships(config))
+    ignore = {k: list(v) for k, v in fc.ignore_columns.items()}
+    if ds.cutoff_time:
+        ignore.setdefault(target_table, []).append(ds.cutoff_time)
+    dfs = RelationalDFS(
+        agg_primitives=fc.agg_primitives if fc.enabled else [],
+        trans_primitives=fc.trans_primitives if fc.enabled else [],
+        max_depth=fc.max_depth,
+        max_features=fc.max_generated,
+        ignore_columns=ignore,
+        drop_contains=fc.drop_contains,
+    ).fit(es, target_table)
+    matrices = []
+    for part in (train, holdout):
+        cutoff = pd.to_datetime(part[ds.cutoff_time]) if ds.cutoff_time else None
+        matrices.append(calculate_relational(dfs.features_, es, part[t.index], cutoff))
+    return dfs.features_, {"relational": ds.model_dump(mode="json")}, matrices
+
+
+def generate_features(config_path: str, study_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Deep Feature Synthesis: definitions learned from the training data only, then computed for both parts."""
+    import pandas as pd
+
+    from feature_engineering.dfs import save_feature_definitions
+
+    config = read_config(config_path)
+    out = run_dir(study_name)
+    target = config.dataset.target
+    train, holdout = pd.read_parquet(data["train"]), pd.read_parquet(data["holdout"])
+    started = time.perf_counter()
+    generate = _generate_relational if config.dataset.relational else _generate_single
+    features, logical_types, matrices = generate(config, train, holdout)
     paths = {}
-    for part, frame in (("train", train), ("holdout", holdout)):
-        fm = dfs.transform(frame.drop(columns=[target]))
+    for part, frame, fm in (("train", train, matrices[0]), ("holdout", holdout, matrices[1])):
         fm[target] = frame[target].to_numpy()
         paths[part] = out / f"{part}_generated.parquet"
         fm.to_parquet(paths[part], index=False)
-    definitions = dfs.save(out / "features_generated.json")
+    definitions = out / "features_generated.json"
+    save_feature_definitions(features, definitions, logical_types)
     seconds = time.perf_counter() - started
-    log.info("DFS generated %d features in %.1f s", len(dfs.features_), seconds)
+    names = [c for c in matrices[0].columns if c != target]
+    _write_json(out / "features_generated_names.json", names)
+    log.info("DFS generated %d features in %.1f s", len(names), seconds)
     return {
         "train": str(paths["train"]),
         "holdout": str(paths["holdout"]),
         "definitions": str(definitions),
-        "n_generated": len(dfs.features_),
+        "n_generated": len(names),
         "seconds": seconds,
+        "names": str(out / "features_generated_names.json"),
     }
 
 
 # --------------------------------------------------------- select_features
 def select_features(config_path: str, study_name: str, generated: dict[str, Any]) -> dict[str, Any]:
-    """Drop null, constant, low-information and correlated features, fitted on training rows only."""
+    """Selection fitted on training rows only: featuretools' null / single-value / low-information /
+    correlation filters, the leakage guard, then LightGBM importance under CV down to ``max_features``."""
     import pandas as pd
 
-    from feature_engineering.dfs import load_feature_definitions, save_feature_definitions
-    from feature_engineering.selection import FeatureSelector
+    from feature_engineering.dfs import FeatureError, load_feature_definitions, save_feature_definitions
+    from feature_engineering.selection import FeatureSelector, LeakageGuard, ModelBasedSelector
 
     config = read_config(config_path)
+    fc = config.features
     out = run_dir(study_name)
     target = config.dataset.target
     features, logical_types = load_feature_definitions(Path(generated["definitions"]))
     train = pd.read_parquet(generated["train"])
+    X, y = train.drop(columns=[target]), train[target]
+    timings: dict[str, float] = {}
     started = time.perf_counter()
-    selector = FeatureSelector(
-        null_threshold=config.features.null_threshold, corr_threshold=config.features.corr_threshold
-    ).fit(train.drop(columns=[target]), features)
-    keep = selector.selected_columns_ + [target]
+    selector = FeatureSelector(null_threshold=fc.null_threshold, corr_threshold=fc.corr_threshold).fit(X, features)
+    kept, dropped = list(selector.selected_columns_), dict(selector.dropped_)
+    timings["filters"] = time.perf_counter() - started
+    leaks: dict[str, float] = {}
+    if fc.leakage.action != "off":
+        t0 = time.perf_counter()
+        guard = LeakageGuard(config.task, fc.leakage.threshold, seed=config.seed).fit(X[kept], y)
+        leaks = guard.leaks_
+        timings["leakage_guard"] = time.perf_counter() - t0
+        for col, value in leaks.items():
+            log.warning(
+                "leakage guard: feature %r alone scores %.4f (> %.2f) on CV of the training rows",
+                col,
+                value,
+                fc.leakage.threshold,
+            )
+        if leaks and fc.leakage.action == "fail":
+            _write_json(out / "feature_selection.json", {"leaks": leaks})
+            raise FeatureError(
+                f"suspected target leakage: {', '.join(f'{c} ({v:.4f})' for c, v in leaks.items())}; "
+                "remove the column(s) or set features.leakage.action: drop"
+            )
+        for col, value in leaks.items():
+            dropped[col] = f"suspected leakage: one-feature CV score {value:.4f}"
+        kept = [c for c in kept if c not in leaks]
+    importances: dict[str, float] = {}
+    if fc.max_features is not None and len(kept) > fc.max_features:
+        t0 = time.perf_counter()
+        mbs = ModelBasedSelector(fc.max_features, config.task, seed=config.seed).fit(X[kept], y)
+        importances = mbs.importances_
+        for rank, col in enumerate(mbs.importances_, start=1):
+            if col not in mbs.selected_columns_:
+                dropped[col] = f"importance rank {rank} (keeping the top {fc.max_features})"
+        kept = [c for c in kept if c in mbs.selected_columns_]
+        timings["model_based"] = time.perf_counter() - t0
+    if not kept:
+        raise FeatureError("feature selection dropped every feature")
+    timings["total"] = time.perf_counter() - started
+    by_name = {}
+    for f in selector.selected_features_:
+        for name in f.get_feature_names():
+            by_name[name] = f
+    kept_features = list({id(by_name[c]): by_name[c] for c in kept if c in by_name}.values())
+    keep = kept + [target]
     paths = {"train": out / "train_features.parquet", "holdout": out / "holdout_features.parquet"}
     train[keep].to_parquet(paths["train"], index=False)
     pd.read_parquet(generated["holdout"])[keep].to_parquet(paths["holdout"], index=False)
     definitions = out / "feature_definitions.json"
-    save_feature_definitions(selector.selected_features_, definitions, logical_types)
+    save_feature_definitions(kept_features, definitions, logical_types)
+    generated_names = json.loads(Path(generated["names"]).read_text()) if generated.get("names") else []
     report = {
-        "kept": selector.selected_columns_,
-        "dropped": selector.dropped_,
-        "seconds": time.perf_counter() - started,
+        "generated": generated_names,
+        "kept": kept,
+        "dropped": dropped,
+        "leaks": leaks,
+        "importances": importances,
+        "seconds": timings,
         "fitted_on_rows": int(train.shape[0]),
     }
     _write_json(out / "feature_selection.json", report)
-    log.info("selection kept %d of %d features", len(selector.selected_columns_), generated["n_generated"])
+    log.info("selection kept %d of %d features (%.1f s)", len(kept), generated["n_generated"], timings["total"])
     return {
         "train": str(paths["train"]),
         "holdout": str(paths["holdout"]),
         "definitions": str(definitions),
         "n_generated": generated["n_generated"],
-        "n_selected": len(selector.selected_columns_),
+        "n_selected": len(kept),
         "report": str(out / "feature_selection.json"),
     }
 

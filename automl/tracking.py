@@ -123,7 +123,7 @@ def start_parent_run(
         "trials_per_slot": config.budget.trials_per_slot,
         "cv_folds": config.budget.cv_folds,
         "timeout_s": config.budget.timeout_s,
-        "dataset": config.dataset.source,
+        "dataset": config.dataset.label,
         "target": config.dataset.target,
         "n_features_generated": features.get("n_generated"),
         "n_features_selected": features.get("n_selected"),

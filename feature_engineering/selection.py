@@ -63,3 +63,98 @@ class FeatureSelector:
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         return X[self.selected_columns_]
+
+
+def _numeric(X: pd.DataFrame) -> pd.DataFrame:
+    """Numbers for the quick models: categories as codes, missing as NaN."""
+    out = pd.DataFrame(index=X.index)
+    for col in X.columns:
+        s = X[col]
+        out[col] = (
+            s.astype(float)
+            if pd.api.types.is_numeric_dtype(s)
+            else pd.Series(pd.factorize(s)[0], index=s.index).replace(-1, float("nan"))
+        )
+    return out
+
+
+class LeakageGuard:
+    """Flag single features that alone predict the target almost perfectly.
+
+    Each feature gets a one-feature depth-3 tree scored by K-fold CV on the training
+    rows (ROC AUC for classification, R^2 for regression); a score above
+    ``threshold`` is a suspected leak. Sets ``scores_`` and ``leaks_`` (name -> score).
+    """
+
+    def __init__(self, task: str = "classification", threshold: float = 0.99, cv: int = 3, seed: int = 0) -> None:
+        self.task = task
+        self.threshold = threshold
+        self.cv = cv
+        self.seed = seed
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> LeakageGuard:
+        import numpy as np
+        from sklearn.impute import SimpleImputer
+        from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+        from sklearn.pipeline import make_pipeline
+        from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+        cls = self.task == "classification"
+        scoring = ("roc_auc" if y.nunique() == 2 else "roc_auc_ovr") if cls else "r2"
+        splitter = (StratifiedKFold if cls else KFold)(self.cv, shuffle=True, random_state=self.seed)
+        Xn = _numeric(X)
+        self.scores_: dict[str, float] = {}
+        for col in Xn.columns:
+            model = (
+                DecisionTreeClassifier(max_depth=3, random_state=self.seed)
+                if cls
+                else DecisionTreeRegressor(max_depth=3, random_state=self.seed)
+            )
+            pipe = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), model)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    self.scores_[col] = float(
+                        np.mean(cross_val_score(pipe, Xn[[col]], y, cv=splitter, scoring=scoring))
+                    )
+                except ValueError:
+                    continue
+        self.leaks_ = {c: s for c, s in self.scores_.items() if s > self.threshold}
+        return self
+
+
+class ModelBasedSelector:
+    """Keep the ``max_features`` features with the largest LightGBM gain importance,
+    summed over K cross-validation folds of the training rows only."""
+
+    def __init__(self, max_features: int, task: str = "classification", cv: int = 3, seed: int = 0) -> None:
+        self.max_features = max_features
+        self.task = task
+        self.cv = cv
+        self.seed = seed
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> ModelBasedSelector:
+        import lightgbm as lgb
+        import numpy as np
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        cls = self.task == "classification"
+        splitter = (StratifiedKFold if cls else KFold)(self.cv, shuffle=True, random_state=self.seed)
+        Xn = _numeric(X).to_numpy()
+        importance = np.zeros(X.shape[1])
+        for tr, _ in splitter.split(Xn, y):
+            model = (lgb.LGBMClassifier if cls else lgb.LGBMRegressor)(
+                n_estimators=100,
+                learning_rate=0.1,
+                num_leaves=15,
+                random_state=self.seed,
+                n_jobs=1,
+                verbosity=-1,
+                importance_type="gain",
+            )
+            model.fit(Xn[tr], y.iloc[tr])
+            importance += model.feature_importances_
+        order = np.argsort(-importance, kind="stable")
+        self.importances_ = {str(X.columns[i]): float(importance[i]) for i in order}
+        self.selected_columns_ = [str(X.columns[i]) for i in order[: self.max_features]]
+        return self

@@ -55,6 +55,14 @@ retry_delay_s: 8
 seed: 5
 """
 )
+# the relational demo, smaller
+(TEST_DAGS / "studies" / "relational_tiny.yaml").write_text(
+    (ROOT / "dags" / "studies" / "mock_customer_heavy_buyer.yaml")
+    .read_text()
+    .replace("name: mock_customer_heavy_buyer", "name: relational_tiny")
+    .replace("n_trials: 20", "n_trials: 4")
+    .replace("trials_per_slot: 4", "trials_per_slot: 2")
+)
 # the environment must be set before Airflow is imported anywhere in the session
 for key, value in {
     "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),

@@ -91,7 +91,7 @@ def _doc_md(config: StudyConfig, source: Path) -> str:
 ### AutoML study `{config.name}`
 {config.description}
 
-Config: `{source.name}` · dataset `{config.dataset.source}` (target `{config.dataset.target}`, {config.task})
+Config: `{source.name}` · dataset `{config.dataset.label}` (target `{config.dataset.target}`, {config.task})
 · metric **{config.metric}** ({config.metric_direction}) · models: {", ".join(config.model_space)}
 · sampler `{config.sampler}` · pruning `{config.pruning.rule}`
 · {b.n_trials} trials, {b.trials_per_slot} per slot, {b.parallelism} at once, {b.cv_folds}-fold CV.
