@@ -42,7 +42,7 @@ METHODS = ("none", "optuna_sha", "ours")
 
 
 def study_config(
-    spec: dict[str, Any], seed: int, n_trials: int, eta: int = 3, rung_value: str = "current"
+    spec: dict[str, Any], seed: int, n_trials: int, eta: int = 3, rung_value: str = "current", grace: int = 1
 ) -> StudyConfig:
     return parse_config(
         {
@@ -57,8 +57,9 @@ def study_config(
                 "rule": "asha",
                 "mode": "central",
                 "min_resource": spec["min_resource"],
-                "reduction_factor": 3,
-                "min_trials_at_rung": 1,
+                "reduction_factor": eta,
+                "min_trials_at_rung": grace,
+                "rung_value": rung_value,
             },
             "budget": {
                 "n_trials": n_trials,
@@ -81,8 +82,9 @@ def pruner_for(method: str, config: StudyConfig) -> optuna.pruners.BasePruner:
     return SignalPruner(make_rule(config))
 
 
-def run_one(spec: dict[str, Any], method: str, seed: int, n_trials: int, eta: int, rung_value: str) -> dict[str, Any]:
-    config = study_config(spec, seed, n_trials, eta, rung_value)
+def run_one(spec: dict[str, Any], method: str, seed: int, n_trials: int, eta: int, rung_value: str,
+            grace: int = 1) -> dict[str, Any]:
+    config = study_config(spec, seed, n_trials, eta, rung_value, grace)
     frame = read_dataset(config.dataset.source)
     X, y = frame.drop(columns=["target"]), frame["target"]
     study = optuna.create_study(
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rung-value", default="current", choices=["current", "best"], help="ours: value judged at a rung"
     )
+    parser.add_argument("--grace", type=int, default=1, help="ours: trials that must reach a rung before it judges")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         for spec in STUDIES:
             for method in args.methods:  # interleaved per study, so machine drift hits all methods alike
-                rows.append(run_one(spec, method, seed, args.trials, args.eta, args.rung_value))
+                rows.append(run_one(spec, method, seed, args.trials, args.eta, args.rung_value, args.grace))
                 r = rows[-1]
                 print(f"  done {r['dataset']}/{r['method']}/seed {seed}: {r['wall_s']:.1f} s", flush=True)
 
