@@ -103,7 +103,7 @@ def _cv_lightgbm(
         for booster, X_va, y_va in folds:
             for _ in range(chunk):
                 booster.update()
-            pred = np.asarray(booster.predict(X_va))
+            pred = np.asarray(booster.predict(X_va, num_threads=1))  # all-core OpenMP here stalls under load
             if config.metric in CLASS_METRICS and pred.ndim == 1:
                 pred = np.column_stack([1.0 - pred, pred])
             fold_scores.append(score_predictions(config.metric, y_va, pred, classes))

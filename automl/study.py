@@ -53,9 +53,29 @@ def get_storage(url: str, heartbeat: tuple[int, int] | None = None) -> optuna.st
     if heartbeat is not None:
         kwargs["heartbeat_interval"], kwargs["grace_period"] = heartbeat
     try:
-        return optuna.storages.RDBStorage(url, **kwargs)
+        storage = optuna.storages.RDBStorage(url, **kwargs)
     except Exception as err:  # SQLAlchemy raises many types; name the storage once
         raise StorageError(f"cannot open study storage {redact(url)}: {type(err).__name__}: {err}") from None
+    if url.startswith("sqlite"):
+        _sqlite_wal(storage)
+    return storage
+
+
+def _sqlite_wal(storage: optuna.storages.RDBStorage) -> None:
+    """WAL journal + synchronous=NORMAL: readers do not block the writer, and a report costs no fsync.
+
+    Worker processes on one machine share the file; every report, heartbeat and tell is a write.
+    """
+    import sqlalchemy
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(storage.engine, "connect", on_connect)
+    storage.engine.dispose()  # connections opened before the listener reopen with it
 
 
 def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.BaseSampler:

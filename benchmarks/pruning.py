@@ -82,8 +82,9 @@ def pruner_for(method: str, config: StudyConfig) -> optuna.pruners.BasePruner:
     return SignalPruner(make_rule(config))
 
 
-def run_one(spec: dict[str, Any], method: str, seed: int, n_trials: int, eta: int, rung_value: str,
-            grace: int = 1) -> dict[str, Any]:
+def run_one(
+    spec: dict[str, Any], method: str, seed: int, n_trials: int, eta: int, rung_value: str, grace: int = 1
+) -> dict[str, Any]:
     config = study_config(spec, seed, n_trials, eta, rung_value, grace)
     frame = read_dataset(config.dataset.source)
     X, y = frame.drop(columns=["target"]), frame["target"]

@@ -51,7 +51,7 @@ features: {enabled: false}
 budget: {n_trials: 4, parallelism: 2, trials_per_slot: 2, cv_folds: 2, max_rounds: 1500, report_every: 10,
          early_stopping_rounds: 100000}
 retries: 2
-retry_delay_s: 8
+retry_delay_s: 20
 seed: 5
 """
 )

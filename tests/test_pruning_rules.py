@@ -176,3 +176,14 @@ def test_asha_best_so_far_is_not_swayed_by_one_noisy_report() -> None:
     done_min = [curve(i, {10: v}) for i, v in enumerate([0.1, 0.2, 0.3, 0.5, 0.6, 0.7])]
     assert not ASHAPruner(10, 3, rung_value="best").judge(low, [*done_min, low], maximize=False).stop
     assert ASHAPruner(10, 3, rung_value="current").judge(low, [*done_min, low], maximize=False).stop
+
+
+def test_pending_is_true_only_at_an_unjudged_rung() -> None:
+    asha = ASHAPruner(min_resource=10, reduction_factor=3)
+    assert not asha.pending(curve(0, {}, "RUNNING"))
+    assert not asha.pending(curve(0, {5: 0.1}, "RUNNING"))
+    assert asha.pending(curve(0, {5: 0.1, 10: 0.2}, "RUNNING"))
+    assert not asha.pending(curve(0, {10: 0.2, 20: 0.3}, "RUNNING", passed=(0,)))
+    assert asha.pending(curve(0, {10: 0.2, 30: 0.3}, "RUNNING", passed=(0,)))
+    hb = HyperbandPruner(min_resource=10, max_resource=90, reduction_factor=3)
+    assert hb.pending(curve(0, {10: 0.2}, "RUNNING")) and not hb.pending(curve(1, {10: 0.2}, "RUNNING"))

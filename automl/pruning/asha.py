@@ -39,6 +39,15 @@ class ASHAPruner(CentralPruner):
     def rung_step(self, rung: int) -> int:
         return self.min_resource * self.reduction_factor**rung
 
+    def pending(self, trial: TrialCurve) -> bool:
+        """True when the trial has reached a rung it was not judged at yet."""
+        step, rung = trial.last_step, 0
+        while step is not None and self.rung_step(rung) <= step:
+            if rung not in trial.passed:
+                return True
+            rung += 1
+        return False
+
     def _peers(self, trial: TrialCurve, trials: Sequence[TrialCurve]) -> list[TrialCurve]:
         return [t for t in trials if t.number != trial.number]
 
@@ -98,6 +107,9 @@ class HyperbandPruner(CentralPruner):
 
     def bracket_of(self, number: int) -> int:
         return number % len(self.brackets)
+
+    def pending(self, trial: TrialCurve) -> bool:
+        return self.brackets[self.bracket_of(trial.number)].pending(trial)
 
     def judge(self, trial: TrialCurve, trials: Sequence[TrialCurve], maximize: bool) -> Decision:
         b = self.bracket_of(trial.number)

@@ -60,6 +60,13 @@ class CentralPruner(ABC):
     def judge(self, trial: TrialCurve, trials: Sequence[TrialCurve], maximize: bool) -> Decision:
         """Decide for one running trial; ``trials`` are all trials of the study (it may be among them)."""
 
+    def pending(self, trial: TrialCurve) -> bool:
+        """Whether the trial's latest report may need a decision (cheap; no other trial is read).
+
+        A worker calls this at every report and reads the whole study only when it is True.
+        """
+        return trial.last_step is not None
+
     def prune(self, trial: TrialCurve, trials: Sequence[TrialCurve], maximize: bool) -> bool:
         return self.judge(trial, trials, maximize).stop
 

@@ -72,8 +72,11 @@ class SignalPruner(optuna.pruners.BasePruner):
             return True
         if self.rule is None:
             return False
+        me = curve_of(trial)
+        if not self.rule.pending(me):  # between rungs: nothing to decide, no need to read the study
+            return False
         trials = study.get_trials(deepcopy=False)
-        decision = self.rule.judge(curve_of(trial), [curve_of(t) for t in trials], _maximize(study))
+        decision = self.rule.judge(me, [curve_of(t) for t in trials], _maximize(study))
         _record(study, trial, decision)
         return decision.stop
 
