@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -299,23 +300,6 @@ def create_study(
 
 
 # --------------------------------------------------------------- progress
-def study_progress(config_path: str, study_name: str) -> dict[str, Any]:
-    from automl.study import open_study, progress
-
-    config = read_config(config_path)
-    p = progress(open_study(config, study_name))
-    return {
-        "line": p.line(),
-        "finished": p.finished,
-        "running": p.running,
-        "complete": p.complete,
-        "pruned": p.pruned,
-        "failed": p.failed,
-        "n_trials": config.budget.n_trials,
-        "best_value": p.best_value,
-    }
-
-
 def pruning_pass(config_path: str, study_name: str) -> dict[str, Any]:
     """One pass of the central pruning manager (the sensor's poke): stale trials, time budget, the rule."""
     from automl.pruning.control import enforce
@@ -334,14 +318,10 @@ def pruning_pass(config_path: str, study_name: str) -> dict[str, Any]:
         log.info("trial %d told to stop: %s", number, reason)
     p = progress(study)
     return {
+        **asdict(p),
         "line": p.line(),
         "finished": p.finished,
-        "running": p.running,
-        "complete": p.complete,
-        "pruned": p.pruned,
-        "failed": p.failed,
         "n_trials": config.budget.n_trials,
-        "best_value": p.best_value,
         "stale_failed": report.stale_failed,
         "stopped": {str(k): v for k, v in report.stopped.items()},
         "budget_spent": report.budget_spent,

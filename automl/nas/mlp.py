@@ -115,6 +115,8 @@ class TorchMLP(BaseEstimator):
             loss_fn = torch.nn.MSELoss()
         self.n_features_in_ = X.shape[1]
         dev = device()
+        if dev.type == "cpu":
+            torch.set_num_threads(1)  # one core per trial: trial slots run side by side
         net = self._net().to(dev)
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         Xt = torch.as_tensor(X)
