@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint clean-state clean
+.PHONY: install demo test lint bench clean-state clean
 
 install: $(STAMP)
 
@@ -21,6 +21,12 @@ demo: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# benchmarks: each prints a table and writes JSON under benchmarks/results/ (minutes each)
+bench: install
+	$(PY) -m benchmarks.features
+	$(PY) -m benchmarks.warmstart
+	$(PY) -m benchmarks.pruning
 
 lint: install
 	$(VENV)/bin/ruff check .
