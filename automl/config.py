@@ -218,6 +218,37 @@ class WarmStartConfig(_Strict):
     )
 
 
+class ExecutorConfig(_Strict):
+    """Where trial slots run: in the Airflow task (``local``) or as Kubernetes pods.
+
+    Pods run the same ``python -m automl.worker ...`` command. Storage and MLflow URLs reach
+    them only through the Kubernetes Secret ``secret_name`` (as ``AUTOML_STORAGE`` and
+    ``MLFLOW_TRACKING_URI``), never through the command line or the pod spec. The run's data
+    folder must be shared with the pods: ``shared_volume_claim`` (a PVC) or ``shared_host_path``.
+    """
+
+    kind: Literal["local", "kubernetes"] = "local"
+    image: str = "automl-worker:0.1.0"
+    namespace: str = "default"
+    gpus: int = Field(0, ge=0, le=16, description="nvidia.com/gpu limit per trial pod")
+    cpu_request: str = "500m"
+    cpu_limit: str = "1"
+    memory_request: str = "1Gi"
+    memory_limit: str = "2Gi"
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, str]] = Field(default_factory=list)
+    service_account: str | None = None
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    labels: dict[str, str] = Field(default_factory=dict)
+    active_deadline_s: int | None = Field(None, ge=1)
+    secret_name: str | None = Field(None, description="Kubernetes Secret with AUTOML_STORAGE / MLFLOW_TRACKING_URI")
+    command: list[str] = Field(default_factory=lambda: ["python"], description="the interpreter inside the image")
+    run_as_user: int = Field(10001, ge=1, description="pods never run as root")
+    shared_volume_claim: str | None = None
+    shared_host_path: str | None = None
+    kubernetes_conn_id: str | None = Field(None, description="Airflow connection for the cluster (default: in-cluster)")
+
+
 class RegistryConfig(_Strict):
     model_name: str | None = None
 
@@ -239,6 +270,7 @@ class StudyConfig(_Strict):
     schedule: str | None = None
     seed: int = 0
     warm_start: WarmStartConfig = WarmStartConfig()  # frozen, so sharing the default is safe
+    executor: ExecutorConfig = ExecutorConfig()  # frozen, so sharing the default is safe
     registry: RegistryConfig = RegistryConfig()  # frozen, so sharing the default is safe
     tags: list[str] = Field(default_factory=list)
     retries: int = Field(2, ge=0, le=10, description="Airflow retries per task")

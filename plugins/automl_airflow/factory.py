@@ -198,7 +198,10 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
         data = load_data()
         features = select_features(data, generate_features(data))
         study = create_study(data, features)
-        trials = run_trial.partial(study=study).expand(slot=trial_slots(study))
+        if config.executor.kind == "kubernetes":
+            trials = _kubernetes_trials(config, study)
+        else:
+            trials = run_trial.partial(study=study).expand(slot=trial_slots(study))
         sensor = StudyProgressSensor(
             task_id="pruning_sensor",
             study=study,
@@ -212,6 +215,26 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
         register_model(study, retrained, features, holdout)
 
     return automl_study()
+
+
+def _kubernetes_trials(config: StudyConfig, study: Any) -> Any:
+    """The trial slots as mapped KubernetesPodOperator pods (same worker command, same slots)."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    from automl_airflow.k8s_pods import pod_operator_kwargs
+
+    @task(task_id="trial_slots")
+    def trial_pods(study: dict[str, Any]) -> list[dict[str, Any]]:
+        from automl_airflow.k8s_pods import slot_arguments
+
+        return slot_arguments(study, dict(config.executor.labels))
+
+    return KubernetesPodOperator.partial(
+        task_id="run_trial",
+        name="automl-trial",
+        max_active_tis_per_dagrun=config.budget.parallelism,
+        **pod_operator_kwargs(config),
+    ).expand_kwargs(trial_pods(study))
 
 
 def _broken_dag(stem: str, error: str, source: Path) -> DAG:
