@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean-state clean
+.PHONY: install demo test lint bench ui ui-stop clean-state clean
 
 install: $(STAMP)
 
@@ -21,6 +21,13 @@ demo: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Airflow UI (scheduler, dag-processor, triggerer; LocalExecutor) + MLflow UI on 127.0.0.1, over the demo's state
+ui: install
+	$(PY) scripts/ui.py start
+
+ui-stop:
+	$(PY) scripts/ui.py stop
 
 # benchmarks: each prints a table and writes JSON under benchmarks/results/ (minutes each)
 bench: install
