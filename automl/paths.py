@@ -7,12 +7,11 @@ import re
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-_PROJECT_ROOT = PROJECT_ROOT
 
 
 def state_dir() -> Path:
     """The local state folder (created on first use): ``$AUTOML_HOME`` or ``<project>/.automl``."""
-    d = Path(os.environ.get("AUTOML_HOME") or _PROJECT_ROOT / ".automl").resolve()
+    d = Path(os.environ.get("AUTOML_HOME") or PROJECT_ROOT / ".automl").resolve()
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -90,12 +90,17 @@ def calculate_features(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fm = ft.calculate_feature_matrix(features=features, entityset=es)
-    fm = fm.reset_index(drop=True)
+    return plain_dtypes(fm.reset_index(drop=True))
+
+
+def plain_dtypes(fm: pd.DataFrame) -> pd.DataFrame:
+    """String column names; woodwork's nullable Int64/boolean as float64, categories as objects."""
     fm.columns = [str(c) for c in fm.columns]
-    # woodwork nullable dtypes (Int64, boolean) -> plain numpy floats for the models
     for col in fm.columns:
         if pd.api.types.is_bool_dtype(fm[col]) or pd.api.types.is_integer_dtype(fm[col]):
             fm[col] = fm[col].astype("float64")
+        elif isinstance(fm[col].dtype, pd.CategoricalDtype):
+            fm[col] = fm[col].astype(object)
     return fm
 
 

@@ -22,7 +22,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import featuretools as ft
 
-from feature_engineering.dfs import FeatureError
+from feature_engineering.dfs import FeatureError, plain_dtypes
 
 
 @dataclass(frozen=True)
@@ -160,11 +160,4 @@ def calculate_relational(
         else:
             fm = ft.calculate_feature_matrix(features=features, entityset=es, instance_ids=list(ids))
     fm = fm.loc[~fm.index.duplicated()].reindex(ids.to_numpy())
-    fm = fm.reset_index(drop=True)
-    fm.columns = [str(c) for c in fm.columns]
-    for col in fm.columns:
-        if pd.api.types.is_bool_dtype(fm[col]) or pd.api.types.is_integer_dtype(fm[col]):
-            fm[col] = fm[col].astype("float64")
-        elif isinstance(fm[col].dtype, pd.CategoricalDtype):
-            fm[col] = fm[col].astype(object)
-    return fm
+    return plain_dtypes(fm.reset_index(drop=True))

@@ -78,6 +78,12 @@ def _numeric(X: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _splitter(classification: bool, cv: int, seed: int) -> Any:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    return (StratifiedKFold if classification else KFold)(cv, shuffle=True, random_state=seed)
+
+
 class LeakageGuard:
     """Flag single features that alone predict the target almost perfectly.
 
@@ -95,13 +101,13 @@ class LeakageGuard:
     def fit(self, X: pd.DataFrame, y: pd.Series) -> LeakageGuard:
         import numpy as np
         from sklearn.impute import SimpleImputer
-        from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+        from sklearn.model_selection import cross_val_score
         from sklearn.pipeline import make_pipeline
         from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
         cls = self.task == "classification"
         scoring = ("roc_auc" if y.nunique() == 2 else "roc_auc_ovr") if cls else "r2"
-        splitter = (StratifiedKFold if cls else KFold)(self.cv, shuffle=True, random_state=self.seed)
+        splitter = _splitter(cls, self.cv, self.seed)
         Xn = _numeric(X)
         self.scores_: dict[str, float] = {}
         for col in Xn.columns:
@@ -136,10 +142,9 @@ class ModelBasedSelector:
     def fit(self, X: pd.DataFrame, y: pd.Series) -> ModelBasedSelector:
         import lightgbm as lgb
         import numpy as np
-        from sklearn.model_selection import KFold, StratifiedKFold
 
         cls = self.task == "classification"
-        splitter = (StratifiedKFold if cls else KFold)(self.cv, shuffle=True, random_state=self.seed)
+        splitter = _splitter(cls, self.cv, self.seed)
         Xn = _numeric(X).to_numpy()
         importance = np.zeros(X.shape[1])
         for tr, _ in splitter.split(Xn, y):
