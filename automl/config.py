@@ -18,7 +18,7 @@ from automl.paths import state_dir
 
 TaskType = Literal["classification", "regression"]
 Direction = Literal["maximize", "minimize"]
-SamplerName = Literal["tpe", "random", "grid", "cmaes", "gp"]
+SamplerName = Literal["tpe", "random", "grid", "cmaes", "gp", "nsga2"]
 PrunerName = Literal["none", "asha", "median", "hyperband"]
 PruningMode = Literal["central", "in_trial"]
 
@@ -40,7 +40,16 @@ MODEL_FAMILIES: dict[str, tuple[str, ...]] = {
     "logistic_regression": ("classification",),
     "ridge": ("regression",),
     "torch_mlp": ("classification", "regression"),
+    "torch_cnn": ("classification",),
 }
+
+#: measured costs a multi-objective study can minimize or constrain (besides its metric)
+MEASURES: dict[str, str] = {
+    "latency_ms": "median milliseconds to predict one batch (after warm-up, on the device the model runs on)",
+    "memory_mb": "peak inference memory in MB (torch: parameters + activations; other models: serialized size)",
+    "n_params": "number of trained parameters (torch) or tree nodes / coefficients (other models)",
+}
+_CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -90,6 +99,12 @@ class DatasetConfig(_Strict):
     tables: dict[str, TableConfig] = Field(default_factory=dict)
     relationships: list[RelationshipConfig] = Field(default_factory=list)
     target_table: str | None = Field(None, description="relational: the table whose rows are predicted")
+    image_shape: list[int] | None = Field(
+        None,
+        min_length=2,
+        max_length=3,
+        description="image data: [height, width] or [channels, height, width]; columns are the pixels in order",
+    )
     cutoff_time: str | None = Field(
         None, description="relational: column of the target table; features use only data known before it"
     )
@@ -137,6 +152,7 @@ class LeakageConfig(_Strict):
 
 class FeaturesConfig(_Strict):
     enabled: bool = True
+    select: bool = Field(True, description="run feature selection (off: keep every column, in order)")
     trans_primitives: list[str] = Field(default_factory=lambda: ["add_numeric", "multiply_numeric"])
     agg_primitives: list[str] = Field(
         default_factory=lambda: ["sum", "mean", "max", "min", "std", "count", "num_unique", "mode"],
@@ -249,6 +265,52 @@ class ExecutorConfig(_Strict):
     kubernetes_conn_id: str | None = Field(None, description="Airflow connection for the cluster (default: in-cluster)")
 
 
+class ObjectiveConfig(_Strict):
+    name: str = Field(description="the study's metric, or one of the measures " + ", ".join(MEASURES))
+    direction: Direction | None = Field(None, description="default: the metric's own; measures are minimized")
+
+
+class MultiObjectiveConfig(_Strict):
+    """Pareto search over the metric and measured costs, with optional hard constraints.
+
+    Constrained trials are handled by Optuna's constraints support: an infeasible
+    trial never enters the reported front and is never retrained.
+    """
+
+    objectives: list[ObjectiveConfig] = Field(min_length=2, max_length=4)
+    constraints: list[str] = Field(default_factory=list, description="e.g. 'latency_ms <= 5', 'accuracy >= 0.9'")
+    pick: Literal["best_metric", "knee"] = Field(
+        "best_metric", description="which front point is retrained: best metric, or the knee (balanced) point"
+    )
+    reference_point: dict[str, float] = Field(
+        default_factory=dict, description="hypervolume reference per objective (default: constraint or worst value)"
+    )
+    latency_batch_size: int = Field(256, ge=1, le=100_000)
+    latency_repeats: int = Field(15, ge=3, le=1000)
+    population_size: int = Field(10, ge=2, le=1000, description="nsga2: population per generation")
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _names(cls, v: Any) -> Any:
+        return [{"name": o} if isinstance(o, str) else o for o in v] if isinstance(v, list) else v
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if not _CONSTRAINT_RE.match(c)]
+        if bad:
+            raise ValueError(f"cannot read constraint(s) {bad}: write 'name <= number' or 'name >= number'")
+        return v
+
+    def parsed_constraints(self) -> list[tuple[str, str, float]]:
+        out = []
+        for c in self.constraints:
+            m = _CONSTRAINT_RE.match(c)
+            assert m is not None
+            out.append((m.group(1), m.group(2), float(m.group(3))))
+        return out
+
+
 class RegistryConfig(_Strict):
     model_name: str | None = None
 
@@ -272,6 +334,7 @@ class StudyConfig(_Strict):
     warm_start: WarmStartConfig = WarmStartConfig()  # frozen, so sharing the default is safe
     executor: ExecutorConfig = ExecutorConfig()  # frozen, so sharing the default is safe
     registry: RegistryConfig = RegistryConfig()  # frozen, so sharing the default is safe
+    multi_objective: MultiObjectiveConfig | None = None
     tags: list[str] = Field(default_factory=list)
     retries: int = Field(2, ge=0, le=10, description="Airflow retries per task")
     retry_delay_s: int = Field(15, ge=0)
@@ -322,14 +385,70 @@ class StudyConfig(_Strict):
                 problems.append(f"model_space: {fam!r} does not support task {self.task!r}")
         if self.sampler == "grid" and len(self.model_space) != 1:
             problems.append("sampler: 'grid' needs exactly one model family in model_space")
+        if "torch_cnn" in self.model_space:
+            if not self.dataset.image_shape:
+                problems.append("model_space: 'torch_cnn' needs dataset.image_shape ([height, width])")
+            if self.features.enabled or self.features.select:
+                problems.append(
+                    "features: 'torch_cnn' reads the columns as pixels in order; set features.enabled and "
+                    "features.select to false"
+                )
+        if self.multi_objective is not None and self.metric in METRICS:
+            problems.extend(self._multi_objective_problems(self.multi_objective))
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _multi_objective_problems(self, mo: MultiObjectiveConfig) -> list[str]:
+        problems = []
+        names = [o.name for o in mo.objectives]
+        known = {self.metric, *MEASURES}
+        for o in mo.objectives:
+            if o.name not in known:
+                problems.append(
+                    f"multi_objective.objectives: unknown {o.name!r}; use {self.metric!r} or {sorted(MEASURES)}"
+                )
+            elif o.direction is not None:
+                natural = self.metric_direction if o.name == self.metric else "minimize"
+                if o.direction != natural:
+                    problems.append(f"multi_objective.objectives: {o.name!r} is better {natural}d, not {o.direction}d")
+        if self.metric not in names:
+            problems.append(f"multi_objective.objectives must include the study metric {self.metric!r}")
+        if len(set(names)) != len(names):
+            problems.append("multi_objective.objectives lists an objective twice")
+        for name, _op, _bound in mo.parsed_constraints():
+            if name not in known:
+                problems.append(
+                    f"multi_objective.constraints: unknown {name!r}; use {self.metric!r} or {sorted(MEASURES)}"
+                )
+        for name in mo.reference_point:
+            if name not in names:
+                problems.append(f"multi_objective.reference_point: {name!r} is not an objective")
+        if self.sampler == "cmaes":
+            problems.append("sampler: 'cmaes' is single-objective; use nsga2, tpe, gp, random or grid")
+        if self.pruning.rule not in ("asha", "none"):
+            problems.append("pruning.rule: multi-objective studies support 'asha' (MO-ASHA) or 'none'")
+        if self.pruning.rule != "none" and self.pruning.mode != "central":
+            problems.append("pruning.mode: Optuna's pruners are single-objective; use 'central'")
+        return problems
 
     # ---- derived values -------------------------------------------------
     @property
     def metric_direction(self) -> Direction:
         return METRICS[self.metric][1]
+
+    @property
+    def objective_names(self) -> list[str]:
+        """The study's objectives in order (single-objective: just the metric)."""
+        return [o.name for o in self.multi_objective.objectives] if self.multi_objective else [self.metric]
+
+    @property
+    def directions(self) -> list[Direction]:
+        return [self.metric_direction if n == self.metric else "minimize" for n in self.objective_names]
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return self.multi_objective is not None
 
     @property
     def storage_url(self) -> str:
@@ -359,7 +478,7 @@ class StudyConfig(_Strict):
         """The largest step a trial reports (boosting rounds, epochs or folds)."""
         if "lightgbm" in self.model_space:
             return self.budget.max_rounds
-        if "torch_mlp" in self.model_space:
+        if "torch_mlp" in self.model_space or "torch_cnn" in self.model_space:
             return self.budget.max_epochs
         return self.budget.cv_folds
 

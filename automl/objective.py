@@ -14,6 +14,12 @@ Intermediate values are reported so a pruner can stop a poor trial early:
 
 Preprocessing is fitted inside each training fold. The trial records
 ``train_steps`` (boosting rounds x folds, or folds), the compute it used.
+
+Multi-objective studies (``multi_objective`` in the config) also measure the
+model's costs (latency, memory, parameters: automl.measure) on the first fold's
+model, report the vector (metric, costs...) at each step in the trial's system
+attributes (Optuna's ``Trial.report`` is single-objective), and return one value
+per objective; the worker turns the measures into Optuna constraint values.
 """
 
 from __future__ import annotations
@@ -29,8 +35,11 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
 
 from automl.config import StudyConfig
+from automl.measure import latency_batch, lightgbm_costs, model_costs
 from automl.metrics import CLASS_METRICS, score, score_predictions
-from automl.spaces import FAMILIES, LightGBMFamily, ModelSpace, prepare_frame
+from automl.spaces import FAMILIES, LightGBMFamily, ModelSpace, fixed_params, prepare_frame
+
+TORCH_FAMILIES = ("torch_mlp", "torch_cnn")
 
 
 def cv_splitter(config: StudyConfig) -> KFold | StratifiedKFold:
@@ -44,12 +53,42 @@ def _better(a: float, b: float, maximize: bool) -> bool:
     return a > b if maximize else a < b
 
 
-def _prune(trial: optuna.Trial, step: int, steps_used: int, started: float, mean: float) -> None:
-    if trial.should_prune():
-        trial.set_user_attr("pruned_at_step", step)
-        trial.set_user_attr("train_steps", steps_used)
-        trial.set_user_attr("train_seconds", time.perf_counter() - started)
-        raise optuna.TrialPruned(f"pruned at step {step} with mean {mean:.5f}")
+class Reporter:
+    """Reports a trial's intermediate values and raises ``optuna.TrialPruned`` when it must stop.
+
+    Single-objective: Optuna's ``trial.report`` / ``trial.should_prune`` (the study's pruner).
+    Multi-objective: the vector (metric, measured costs) goes to the trial's system attributes
+    and the central MO rule decides (automl.pruning.control.mo_should_stop).
+    """
+
+    def __init__(self, trial: optuna.Trial, config: StudyConfig, started: float) -> None:
+        self.trial, self.config, self.started = trial, config, started
+        self.costs: dict[str, float] = {}  # the latest measured costs (multi-objective only)
+
+    @property
+    def wants_costs(self) -> bool:
+        return self.config.is_multi_objective
+
+    def report(self, step: int, value: float, steps_used: int) -> None:
+        if self.config.is_multi_objective:
+            from automl.pruning.control import mo_report, mo_should_stop
+
+            vector = [value if n == self.config.metric else self.costs[n] for n in self.config.objective_names]
+            mo_report(self.trial, step, vector)
+            stop = mo_should_stop(self.trial, self.config)
+        else:
+            self.trial.report(value, step=step)
+            stop = self.trial.should_prune()
+        if stop:
+            self.trial.set_user_attr("pruned_at_step", step)
+            self.trial.set_user_attr("train_steps", steps_used)
+            self.trial.set_user_attr("train_seconds", time.perf_counter() - self.started)
+            if self.costs:
+                self.trial.set_user_attr("measures", {**self.costs, self.config.metric: value})
+            raise optuna.TrialPruned(f"pruned at step {step} with mean {value:.5f}")
+
+    def measure(self, costs: dict[str, float]) -> None:
+        self.costs = costs
 
 
 def _cv_per_fold(
@@ -59,7 +98,7 @@ def _cv_per_fold(
     params: dict[str, Any],
     X: pd.DataFrame,
     y: pd.Series,
-    started: float,
+    reporter: Reporter,
 ) -> float:
     pipe = FAMILIES[family].pipeline(params, config.task, config.seed)
     scores: list[float] = []
@@ -67,15 +106,26 @@ def _cv_per_fold(
         model = clone(pipe).fit(X.iloc[tr], y.iloc[tr])
         scores.append(score(config.metric, model, X.iloc[va], y.iloc[va]))
         mean = float(np.mean(scores))
-        trial.report(mean, step=fold)
-        _prune(trial, fold, fold, started, mean)
+        if fold == 1 and reporter.wants_costs:
+            reporter.measure(model_costs(model, _batch(config, X.iloc[va]), _repeats(config)))
+        reporter.report(fold, mean, fold)
     trial.set_user_attr("fold_scores", scores)
     trial.set_user_attr("train_steps", len(scores))
     return float(np.mean(scores))
 
 
+def _batch(config: StudyConfig, X: Any) -> Any:
+    mo = config.multi_objective
+    return latency_batch(X, mo.latency_batch_size if mo else 256, config.seed)
+
+
+def _repeats(config: StudyConfig, final: bool = True) -> int:
+    mo = config.multi_objective
+    return (mo.latency_repeats if mo else 15) if final else 3
+
+
 def _cv_lightgbm(
-    trial: optuna.Trial, config: StudyConfig, params: dict[str, Any], X: pd.DataFrame, y: pd.Series, started: float
+    trial: optuna.Trial, config: StudyConfig, params: dict[str, Any], X: pd.DataFrame, y: pd.Series, reporter: Reporter
 ) -> float:
     import lightgbm as lgb
 
@@ -112,10 +162,14 @@ def _cv_lightgbm(
         curve.append(mean)
         if best is None or _better(mean, best, maximize):
             best, best_rounds = mean, rounds
-        trial.report(mean, step=rounds)
-        _prune(trial, rounds, rounds * len(folds), started, mean)
+        if reporter.wants_costs:  # trees grow with the rounds: measure the first fold's booster now
+            reporter.measure(lightgbm_costs(folds[0][0], _batch(config, folds[0][1]), _repeats(config, final=False)))
+        reporter.report(rounds, mean, rounds * len(folds))
         if rounds - best_rounds >= b.early_stopping_rounds:
             break
+    if reporter.wants_costs:
+        booster, X_va, _ = folds[0]
+        reporter.measure(lightgbm_costs(booster, _batch(config, X_va), _repeats(config), num_iteration=best_rounds))
     trial.set_user_attr("best_rounds", best_rounds)
     trial.set_user_attr("train_steps", rounds * len(folds))
     assert best is not None
@@ -123,11 +177,17 @@ def _cv_lightgbm(
 
 
 def _cv_torch(
-    trial: optuna.Trial, config: StudyConfig, params: dict[str, Any], X: pd.DataFrame, y: pd.Series, started: float
+    trial: optuna.Trial,
+    config: StudyConfig,
+    family: str,
+    params: dict[str, Any],
+    X: pd.DataFrame,
+    y: pd.Series,
+    reporter: Reporter,
 ) -> float:
     b = config.budget
     maximize = config.metric_direction == "maximize"
-    pipe = FAMILIES["torch_mlp"].pipeline({**params, "epochs": b.max_epochs}, config.task, config.seed)
+    pipe = FAMILIES[family].pipeline({**params, "epochs": b.max_epochs}, config.task, config.seed)
     folds = []
     for tr, va in cv_splitter(config).split(X, y):
         pre = clone(pipe.named_steps["pre"]).fit(X.iloc[tr])
@@ -154,8 +214,10 @@ def _cv_torch(
             mean = float("nan")
         elif best is None or _better(mean, best, maximize):
             best, best_epoch = mean, epoch
-        trial.report(mean, step=epoch)
-        _prune(trial, epoch, epoch * len(folds), started, mean)
+        if epoch == 1 and reporter.wants_costs:  # the architecture fixes the costs: measure once
+            net, _, X_va, _ = folds[0]
+            reporter.measure(net.measure(_batch(config, X_va), _repeats(config)))
+        reporter.report(epoch, mean, epoch * len(folds))
         if epoch - best_epoch >= b.early_stopping_epochs:
             break
     if best is None:
@@ -165,22 +227,29 @@ def _cv_torch(
     return best
 
 
-def evaluate_trial(trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y: pd.Series) -> float:
-    """Sample a configuration, cross-validate it with intermediate reports; return its score.
+def evaluate_trial(trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y: pd.Series) -> float | list[float]:
+    """Sample a configuration, cross-validate it with intermediate reports; return its score
+    (multi-objective: one value per objective, and the measures in the ``measures`` user attribute).
 
     Raises ``optuna.TrialPruned`` when the trial is told to stop.
     """
     family, params = ModelSpace(config.model_space).suggest(trial)
+    params = {**params, **fixed_params(config, family)}
     X = prepare_frame(X)
     started = time.perf_counter()
+    reporter = Reporter(trial, config, started)
     if family == "lightgbm":
-        value = _cv_lightgbm(trial, config, params, X, y, started)
-    elif family == "torch_mlp":
-        value = _cv_torch(trial, config, params, X, y, started)
+        value = _cv_lightgbm(trial, config, params, X, y, reporter)
+    elif family in TORCH_FAMILIES:
+        value = _cv_torch(trial, config, family, params, X, y, reporter)
     else:
-        value = _cv_per_fold(trial, config, family, params, X, y, started)
+        value = _cv_per_fold(trial, config, family, params, X, y, reporter)
     trial.set_user_attr("train_seconds", time.perf_counter() - started)
-    return value
+    if not config.is_multi_objective:
+        return value
+    measures = {**reporter.costs, config.metric: value}
+    trial.set_user_attr("measures", measures)
+    return [measures[n] for n in config.objective_names]
 
 
 def fit_final(config: StudyConfig, trial: optuna.trial.FrozenTrial, X: pd.DataFrame, y: pd.Series) -> Any:
@@ -190,6 +259,7 @@ def fit_final(config: StudyConfig, trial: optuna.trial.FrozenTrial, X: pd.DataFr
     if family == "lightgbm":
         # the round count that early stopping chose under CV
         params = {**params, "n_estimators": int(trial.user_attrs.get("best_rounds", config.budget.max_rounds))}
-    elif family == "torch_mlp":
+    elif family in TORCH_FAMILIES:
         params = {**params, "epochs": int(trial.user_attrs.get("best_epochs", config.budget.max_epochs))}
+    params = {**params, **fixed_params(config, family)}
     return space.pipeline(family, params, config.task, config.seed).fit(prepare_frame(X), y)

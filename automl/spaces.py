@@ -18,7 +18,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from automl.config import MODEL_FAMILIES
+from automl.config import MODEL_FAMILIES, StudyConfig
 
 
 class ModelFamily(ABC):
@@ -169,29 +169,40 @@ class RidgeFamily(ModelFamily):
 
 
 class TorchMLPFamily(ModelFamily):
-    """A torch MLP (automl.nas.mlp); trained per epoch, so pruning counts epochs."""
+    """A torch MLP (automl.nas.mlp); trained per epoch, so pruning counts epochs.
+
+    The architecture is searched: depth, a width per layer, activation, normalization,
+    dropout and residual skips (between layers of equal width).
+    """
 
     name = "torch_mlp"
     tasks = ("classification", "regression")
     scale_numeric = True
+    max_layers = 4
 
     def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
-        return {
-            "n_layers": trial.suggest_int(f"{prefix}n_layers", 1, 4),
-            "width": trial.suggest_int(f"{prefix}width", 16, 256, log=True),
-            "activation": trial.suggest_categorical(f"{prefix}activation", ["relu", "gelu", "tanh"]),
-            "dropout": trial.suggest_float(f"{prefix}dropout", 0.0, 0.5),
-            "residual": trial.suggest_categorical(f"{prefix}residual", [False, True]),
-            "lr": trial.suggest_float(f"{prefix}lr", 1e-4, 3e-2, log=True),
-            "weight_decay": trial.suggest_float(f"{prefix}weight_decay", 1e-6, 1e-2, log=True),
-            "batch_size": trial.suggest_categorical(f"{prefix}batch_size", [32, 64, 128]),
-        }
+        n_layers = trial.suggest_int(f"{prefix}n_layers", 1, self.max_layers)
+        params: dict[str, Any] = {"n_layers": n_layers}
+        for i in range(n_layers):
+            params[f"width_{i}"] = trial.suggest_int(f"{prefix}width_{i}", 8, 256, log=True)
+        params.update(
+            activation=trial.suggest_categorical(f"{prefix}activation", ["relu", "gelu", "tanh"]),
+            norm=trial.suggest_categorical(f"{prefix}norm", ["none", "batch", "layer"]),
+            dropout=trial.suggest_float(f"{prefix}dropout", 0.0, 0.5),
+            residual=trial.suggest_categorical(f"{prefix}residual", [False, True]),
+            lr=trial.suggest_float(f"{prefix}lr", 1e-4, 3e-2, log=True),
+            weight_decay=trial.suggest_float(f"{prefix}weight_decay", 1e-6, 1e-2, log=True),
+            batch_size=trial.suggest_categorical(f"{prefix}batch_size", [32, 64, 128]),
+        )
+        return params
 
     def grid(self) -> dict[str, list[Any]]:
         return {
             "n_layers": [1, 2],
-            "width": [32, 128],
+            "width_0": [32, 128],
+            "width_1": [64],
             "activation": ["relu"],
+            "norm": ["none"],
             "dropout": [0.1],
             "residual": [False],
             "lr": [1e-3, 1e-2],
@@ -202,12 +213,71 @@ class TorchMLPFamily(ModelFamily):
     def estimator(self, params: dict[str, Any], task: str, seed: int) -> Any:
         from automl.nas.mlp import TorchMLP
 
-        return TorchMLP(task=task, seed=seed, **params)
+        p = dict(params)
+        n_layers = int(p.pop("n_layers", 2))
+        widths = tuple(int(p.pop(f"width_{i}", 64)) for i in range(self.max_layers))[:n_layers]
+        return TorchMLP(task=task, seed=seed, widths=widths, **p)
+
+
+class TorchCNNFamily(ModelFamily):
+    """A small torch CNN (automl.nas.cnn) over pixel columns; ``image_shape`` comes from the dataset config."""
+
+    name = "torch_cnn"
+    tasks = ("classification",)
+    scale_numeric = True
+    max_blocks = 3
+
+    def suggest(self, trial: optuna.Trial, prefix: str) -> dict[str, Any]:
+        n_blocks = trial.suggest_int(f"{prefix}n_blocks", 1, self.max_blocks)
+        params: dict[str, Any] = {"n_blocks": n_blocks}
+        for i in range(n_blocks):
+            params[f"channels_{i}"] = trial.suggest_int(f"{prefix}channels_{i}", 4, 64, log=True)
+            params[f"kernel_{i}"] = trial.suggest_categorical(f"{prefix}kernel_{i}", [3, 5])
+        params.update(
+            pool=trial.suggest_categorical(f"{prefix}pool", ["max", "avg", "none"]),
+            residual=trial.suggest_categorical(f"{prefix}residual", [False, True]),
+            dropout=trial.suggest_float(f"{prefix}dropout", 0.0, 0.5),
+            lr=trial.suggest_float(f"{prefix}lr", 3e-4, 3e-2, log=True),
+            weight_decay=trial.suggest_float(f"{prefix}weight_decay", 1e-6, 1e-2, log=True),
+            batch_size=trial.suggest_categorical(f"{prefix}batch_size", [32, 64, 128]),
+        )
+        return params
+
+    def grid(self) -> dict[str, list[Any]]:
+        return {
+            "n_blocks": [1, 2],
+            "channels_0": [8, 32],
+            "kernel_0": [3],
+            "channels_1": [32],
+            "kernel_1": [3],
+            "pool": ["max"],
+            "residual": [False],
+            "dropout": [0.1],
+            "lr": [3e-3],
+            "weight_decay": [1e-5],
+            "batch_size": [64],
+        }
+
+    def estimator(self, params: dict[str, Any], task: str, seed: int) -> Any:
+        from automl.nas.cnn import TorchCNN
+
+        p = dict(params)
+        n_blocks = int(p.pop("n_blocks", 2))
+        channels = tuple(int(p.pop(f"channels_{i}", 16)) for i in range(self.max_blocks))[:n_blocks]
+        kernels = tuple(int(p.pop(f"kernel_{i}", 3)) for i in range(self.max_blocks))[:n_blocks]
+        return TorchCNN(task=task, seed=seed, channels=channels, kernels=kernels, **p)
 
 
 FAMILIES: dict[str, ModelFamily] = {
     f.name: f
-    for f in (LightGBMFamily(), RandomForestFamily(), LogisticRegressionFamily(), RidgeFamily(), TorchMLPFamily())
+    for f in (
+        LightGBMFamily(),
+        RandomForestFamily(),
+        LogisticRegressionFamily(),
+        RidgeFamily(),
+        TorchMLPFamily(),
+        TorchCNNFamily(),
+    )
 }
 assert set(FAMILIES) == set(MODEL_FAMILIES), "automl.config.MODEL_FAMILIES and automl.spaces disagree"
 
@@ -241,6 +311,13 @@ class ModelSpace:
 
     def pipeline(self, family: str, params: dict[str, Any], task: str, seed: int) -> Pipeline:
         return FAMILIES[family].pipeline(params, task, seed)
+
+
+def fixed_params(config: StudyConfig, family: str) -> dict[str, Any]:
+    """Parameters a family takes from the study config rather than from the search (a CNN's image shape)."""
+    if family == "torch_cnn" and config.dataset.image_shape:
+        return {"image_shape": tuple(config.dataset.image_shape)}
+    return {}
 
 
 def prepare_frame(X: pd.DataFrame) -> pd.DataFrame:

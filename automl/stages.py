@@ -181,11 +181,12 @@ def select_features(config_path: str, study_name: str, generated: dict[str, Any]
     X, y = train.drop(columns=[target]), train[target]
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    selector = FeatureSelector(null_threshold=fc.null_threshold, corr_threshold=fc.corr_threshold).fit(X, features)
+    # select: false (e.g. image pixels, whose position matters): no filter, every column kept in order
+    selector = FeatureSelector(fc.null_threshold, fc.corr_threshold, filters=fc.select).fit(X, features)
     kept, dropped = list(selector.selected_columns_), dict(selector.dropped_)
     timings["filters"] = time.perf_counter() - started
     leaks: dict[str, float] = {}
-    if fc.leakage.action != "off":
+    if fc.leakage.action != "off" and fc.select:
         t0 = time.perf_counter()
         guard = LeakageGuard(config.task, fc.leakage.threshold, seed=config.seed).fit(X[kept], y)
         leaks = guard.leaks_
@@ -207,7 +208,7 @@ def select_features(config_path: str, study_name: str, generated: dict[str, Any]
             dropped[col] = f"suspected leakage: one-feature CV score {value:.4f}"
         kept = [c for c in kept if c not in leaks]
     importances: dict[str, float] = {}
-    if fc.max_features is not None and len(kept) > fc.max_features:
+    if fc.select and fc.max_features is not None and len(kept) > fc.max_features:
         t0 = time.perf_counter()
         mbs = ModelBasedSelector(fc.max_features, config.task, seed=config.seed).fit(X[kept], y)
         importances = mbs.importances_
@@ -350,9 +351,13 @@ def retrain_best(config_path: str, study_name: str, parent_run_id: str, features
     record_study(config, parent_run_id, study)  # this study becomes warm-start material for later ones
     from automl.plots import write_study_plots
 
-    for path in write_study_plots(study, run_dir(study_name) / "plots"):
+    for path in write_study_plots(study, run_dir(study_name) / "plots", config):
         tracking.log_artifact(config, parent_run_id, path, "plots")
-    best = study.best_trial
+    extra_metrics: dict[str, float] = {}
+    if config.is_multi_objective:
+        best, extra_metrics = _pareto_report(config, study, parent_run_id, run_dir(study_name))
+    else:
+        best = study.best_trial
     train = pd.read_parquet(features["train"])
     target = config.dataset.target
     started = time.perf_counter()
@@ -366,7 +371,8 @@ def retrain_best(config_path: str, study_name: str, parent_run_id: str, features
         config,
         parent_run_id,
         metrics={
-            f"best_cv_{config.metric}": float(best.value or 0.0),
+            **extra_metrics,
+            f"best_cv_{config.metric}": float(best.values[config.objective_names.index(config.metric)]),
             "trials_complete": p.complete,
             "trials_pruned": p.pruned,
             "trials_failed": p.failed,
@@ -374,7 +380,58 @@ def retrain_best(config_path: str, study_name: str, parent_run_id: str, features
         },
         params={f"best.{k}": v for k, v in best.params.items()} | {"best_trial": best.number},
     )
-    return {"model_path": str(model_path), "best_trial": best.number, "best_cv": best.value, "best_params": best.params}
+    return {
+        "model_path": str(model_path),
+        "best_trial": best.number,
+        "best_cv": best.values[config.objective_names.index(config.metric)],
+        "best_params": best.params,
+    }
+
+
+def _pareto_report(config: StudyConfig, study: Any, parent_run_id: str, out: Path) -> tuple[Any, dict[str, float]]:
+    """Multi-objective: log the feasible front (CSV and JSON) and its hypervolume; return the configured pick."""
+    import csv
+
+    from automl import tracking
+    from automl.multiobjective.study import pareto_rows, pick, reference_point, study_hypervolume
+
+    mo = config.multi_objective
+    assert mo is not None
+    trials = study.get_trials(deepcopy=False)
+    reference = reference_point(config, trials)
+    hv = study_hypervolume(config, trials, reference)
+    chosen = pick(config, trials)
+    rows = pareto_rows(config, trials)
+    names = config.objective_names
+    columns = ["trial", *names, *sorted({k for r in rows for k in r} - {"trial", "params", *names})]
+    table = out / "pareto_front.csv"
+    with table.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([*columns, "params"])
+        for r in rows:
+            writer.writerow([r.get(c, "") for c in columns] + [json.dumps(r["params"], default=str)])
+    tracking.log_artifact(config, parent_run_id, table, "pareto")
+    summary = {
+        "objectives": names,
+        "directions": config.directions,
+        "constraints": mo.constraints,
+        "reference_point": reference,
+        "hypervolume": hv,
+        "pick_rule": mo.pick,
+        "picked_trial": chosen.number,
+        "front": rows,
+    }
+    tracking.log_json(config, parent_run_id, summary, "pareto/pareto_front.json")
+    log.info(
+        "Pareto front: %d feasible non-dominated trials %s, hypervolume %.6g (reference %s); retraining trial %d (%s)",
+        len(rows),
+        [r["trial"] for r in rows],
+        hv,
+        reference,
+        chosen.number,
+        mo.pick,
+    )
+    return chosen, {"pareto_hypervolume": hv, "pareto_front_size": float(len(rows))}
 
 
 # -------------------------------------------------------- evaluate_holdout
@@ -393,16 +450,28 @@ def evaluate_holdout(
     model = joblib.load(retrained["model_path"])
     holdout = pd.read_parquet(features["holdout"])
     target = config.dataset.target
-    value = score(config.metric, model, prepare_frame(holdout.drop(columns=[target])), holdout[target])
-    tracking.log_parent_results(
-        config, parent_run_id, {f"holdout_{config.metric}": value, "holdout_rows": len(holdout)}
-    )
+    X_holdout = prepare_frame(holdout.drop(columns=[target]))
+    value = score(config.metric, model, X_holdout, holdout[target])
+    metrics: dict[str, float] = {f"holdout_{config.metric}": value, "holdout_rows": len(holdout)}
+    extra: dict[str, Any] = {}
+    if config.multi_objective:  # the retrained model's own costs, and whether it meets the constraints
+        from automl.measure import latency_batch, model_costs
+        from automl.multiobjective.study import constraint_values
+
+        mo = config.multi_objective
+        costs = model_costs(model, latency_batch(X_holdout, mo.latency_batch_size, config.seed), mo.latency_repeats)
+        feasible = all(c <= 0 for c in constraint_values(config, {**costs, config.metric: value}))
+        metrics.update({f"holdout_{k}": v for k, v in costs.items()} | {"holdout_feasible": float(feasible)})
+        extra = {"costs": costs, "feasible": feasible}
+        log.info("retrained model: %s; constraints %s: %s", costs, mo.constraints, "met" if feasible else "NOT met")
+    tracking.log_parent_results(config, parent_run_id, metrics)
     log.info("holdout %s = %.5f (best CV %.5f)", config.metric, value, retrained["best_cv"])
     return {
         "metric": config.metric,
         "holdout_score": value,
         "best_cv": retrained["best_cv"],
         "holdout_rows": len(holdout),
+        **extra,
     }
 
 

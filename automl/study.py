@@ -84,8 +84,14 @@ def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.B
     name = config.sampler
     if name == "tpe":
         return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=len(config.model_space) > 1, constant_liar=True
+            seed=seed,
+            multivariate=True,
+            group=len(config.model_space) > 1,
+            constant_liar=True,
         )
+    if name == "nsga2":
+        mo = config.multi_objective
+        return optuna.samplers.NSGAIISampler(population_size=mo.population_size if mo else 10, seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
@@ -103,7 +109,7 @@ def create_or_open(config: StudyConfig, study_name: str) -> optuna.Study:
     study = optuna.create_study(
         study_name=study_name,
         storage=storage,
-        direction=config.metric_direction,
+        directions=list(config.directions),
         load_if_exists=True,
     )
     attrs = study.user_attrs
@@ -172,10 +178,7 @@ def progress(study: optuna.Study) -> Progress:
     trials = study.get_trials(deepcopy=False)
     retried = retried_numbers(trials)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    best = None
-    if complete:
-        pick = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
-        best = pick(complete, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
+    best = _best_by_metric(study, trials)
     return Progress(
         total=len(trials),
         complete=len(complete),
@@ -183,19 +186,51 @@ def progress(study: optuna.Study) -> Progress:
         failed=sum(t.state == TrialState.FAIL and t.number not in retried for t in trials),
         running=sum(t.state == TrialState.RUNNING for t in trials),
         waiting=sum(t.state == TrialState.WAITING for t in trials),
-        best_value=None if best is None else best.value,
+        best_value=None if best is None else best.values[0 if len(best.values) == 1 else _metric_index(study)],
         best_trial=None if best is None else best.number,
     )
 
 
+def _metric_index(study: optuna.Study) -> int:
+    config = study_config(study)
+    return config.objective_names.index(config.metric)
+
+
+def _best_by_metric(study: optuna.Study, trials: list[FrozenTrial]) -> FrozenTrial | None:
+    """The best completed trial by the study metric (multi-objective: among feasible trials)."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    i = 0
+    if len(study.directions) > 1:
+        from automl.multiobjective.study import feasible_complete
+
+        complete = feasible_complete(study_config(study), complete)
+        i = _metric_index(study)
+    if not complete:
+        return None
+    sign = 1.0 if study.directions[i] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+    return max(complete, key=lambda t: (sign * t.values[i], -t.number))
+
+
+def ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Completed trials, best metric first (multi-objective: feasible trials only)."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    i = 0
+    if len(study.directions) > 1:
+        from automl.multiobjective.study import feasible_complete
+
+        trials = feasible_complete(study_config(study), trials)
+        i = _metric_index(study)
+    sign = 1.0 if study.directions[i] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+    return sorted(trials, key=lambda t: (-sign * t.values[i], t.number))
+
+
 def leaderboard(study: optuna.Study, top: int = 10) -> list[dict[str, Any]]:
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    complete.sort(key=lambda t: t.value, reverse=reverse)  # type: ignore[arg-type, return-value]
+    complete = ranked_trials(study)
+    i = _metric_index(study) if len(study.directions) > 1 else 0
     return [
         {
             "trial": t.number,
-            "value": t.value,
+            "value": t.values[i],
             "model": t.params.get("model", study_config(study).model_space[0]),
             "params": t.params,
             "seconds": (t.duration.total_seconds() if t.duration else None),

@@ -128,6 +128,12 @@ def start_parent_run(
         "n_features_generated": features.get("n_generated"),
         "n_features_selected": features.get("n_selected"),
     }
+    if config.multi_objective:
+        params |= {
+            "objectives": ",".join(config.objective_names),
+            "constraints": "; ".join(config.multi_objective.constraints) or "none",
+            "pareto_pick": config.multi_objective.pick,
+        }
     c.log_batch(
         rid,
         params=[Param(k, str(v)) for k, v in params.items()],
@@ -182,11 +188,22 @@ def _log_trial(
         },
     )
     rid = run.info.run_id
-    metrics = [
-        Metric(f"cv_{config.metric}_running", v, end_ms, step) for step, v in sorted(t.intermediate_values.items())
-    ]
-    if t.value is not None:
-        metrics.append(Metric(f"cv_{config.metric}", t.value, end_ms, 0))
+    running = dict(t.intermediate_values)
+    if config.is_multi_objective:  # vectors in system attributes; the metric is one entry
+        from automl.pruning.control import mo_curve_of
+
+        i = config.objective_names.index(config.metric)
+        running = {step: v[i] for step, v in mo_curve_of(t).values.items()}
+    metrics = [Metric(f"cv_{config.metric}_running", v, end_ms, step) for step, v in sorted(running.items())]
+    if t.values is not None:
+        for name, v in zip(config.objective_names, t.values, strict=True):
+            metrics.append(Metric(f"cv_{name}" if name == config.metric else name, v, end_ms, 0))
+    for name, v in t.user_attrs.get("measures", {}).items():
+        if name != config.metric and name not in config.objective_names:
+            metrics.append(Metric(name, float(v), end_ms, 0))
+    if "constraints" in t.system_attrs:
+        feasible = all(c <= 0 for c in t.system_attrs["constraints"])
+        metrics.append(Metric("feasible", float(feasible), end_ms, 0))
     metrics.append(Metric("duration_s", (end_ms - start_ms) / 1000.0, end_ms, 0))
     tags = []
     if "pruned_at_step" in t.user_attrs:

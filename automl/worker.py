@@ -134,6 +134,8 @@ def run_slot(
             try:
                 value = evaluate_trial(trial, config, X, y)
             except optuna.TrialPruned as pruned:
+                if config.is_multi_objective:
+                    _record_constraints(trial, config)
                 study.tell(trial, state=TrialState.PRUNED)
                 log.info("trial %d pruned: %s", trial.number, pruned)
             except Exception as err:  # a bad configuration fails its trial, not the slot
@@ -141,12 +143,30 @@ def run_slot(
                 study.tell(trial, state=TrialState.FAIL)
                 log.exception("trial %d failed", trial.number)
             else:
+                if config.is_multi_objective:
+                    _record_constraints(trial, config)
                 study.tell(trial, value)
-                log.info("trial %d: %s = %.5f (%.1f s)", trial.number, config.metric, value, time.time() - started)
+                log.info("trial %d: %s (%.1f s)", trial.number, describe_values(config, value), time.time() - started)
         done_now.append(trial.number)
         if parent_run_id:
             _log_to_mlflow(config, study, parent_run_id, trial.number)
     return done_now
+
+
+def describe_values(config: StudyConfig, value: float | list[float]) -> str:
+    if isinstance(value, list):
+        return ", ".join(f"{n} = {v:.5g}" for n, v in zip(config.objective_names, value, strict=True))
+    return f"{config.metric} = {value:.5f}"
+
+
+def _record_constraints(trial: optuna.Trial, config: StudyConfig) -> None:
+    """Constraint values for Optuna (``Trial.set_constraint``): its samplers and plots see feasibility."""
+    from automl.multiobjective.study import constraints_by_name
+
+    system_attrs = trial.storage.get_trial_system_attrs(trial._trial_id)
+    for text, value in constraints_by_name(config, trial.user_attrs.get("measures", {})).items():
+        if f"constraints:{text}" not in system_attrs:
+            trial.set_constraint(text, value)
 
 
 def _log_to_mlflow(config: StudyConfig, study: optuna.Study, parent_run_id: str, number: int) -> None:

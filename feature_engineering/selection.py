@@ -22,12 +22,14 @@ class FeatureSelector:
 
     ``fit(X, features)`` takes the *training* feature matrix and its feature
     definitions; it sets ``selected_features_`` (definitions kept),
-    ``selected_columns_`` and ``dropped_`` (column -> reason).
+    ``selected_columns_`` and ``dropped_`` (column -> reason). ``filters=False`` keeps
+    every feature in order (for data whose columns are positions, such as image pixels).
     """
 
-    def __init__(self, null_threshold: float = 0.95, corr_threshold: float = 0.95) -> None:
+    def __init__(self, null_threshold: float = 0.95, corr_threshold: float = 0.95, filters: bool = True) -> None:
         self.null_threshold = null_threshold
         self.corr_threshold = corr_threshold
+        self.filters = filters
 
     def fit(self, X: pd.DataFrame, features: list[Any]) -> FeatureSelector:
         if X.shape[0] == 0:
@@ -48,7 +50,7 @@ class FeatureSelector:
         ]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for reason, step in steps:
+            for reason, step in steps if self.filters else []:
                 before = list(fm.columns)
                 fm, feats = step(fm, feats)
                 for col in before:

@@ -21,16 +21,19 @@ def test_device_follows_cuda_availability() -> None:
 
 
 def test_builder_shapes_and_residual_blocks() -> None:
-    net = build_mlp(8, 3, n_layers=3, width=16, activation="gelu", dropout=0.0, residual=True)
+    net = build_mlp(8, 3, widths=[16, 16, 16], activation="gelu", dropout=0.0, residual=True, norm="layer")
     assert net(torch.zeros(5, 8)).shape == (5, 3)
     assert sum(getattr(b, "skip", False) for b in net) == 2  # 8->16 cannot skip, 16->16 twice can
+    uneven = build_mlp(8, 2, widths=[32, 8], residual=True, norm="batch")
+    assert [b.lin.out_features for b in list(uneven)[:2]] == [32, 8]
+    assert not any(getattr(b, "skip", False) for b in uneven)  # no block keeps its width
 
 
 def test_mlp_learns_and_pickles_without_torch_objects() -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 4)).astype(np.float32)
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
-    model = TorchMLP(epochs=15, width=32, lr=1e-2, seed=1)
+    model = TorchMLP(epochs=15, widths=(32,), lr=1e-2, seed=1)
     epochs = list(model.iter_fit(X, y))
     assert epochs == list(range(1, 16))
     assert (model.predict(X) == y).mean() > 0.9

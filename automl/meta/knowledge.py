@@ -42,12 +42,11 @@ def kb_tags(config: StudyConfig, meta: dict[str, float]) -> dict[str, str]:
 
 def record_study(config: StudyConfig, parent_run_id: str, study: optuna.Study, top_k: int = 10) -> int:
     """Publish a finished study's best configurations to the knowledge base (idempotent)."""
+    from automl.study import ranked_trials
     from automl.tracking import client
 
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
-    reverse = config.metric_direction == "maximize"
-    complete.sort(key=lambda t: t.value, reverse=reverse)  # type: ignore[arg-type, return-value]
-    top = [{"params": t.params, "value": t.value, "trial": t.number} for t in complete[:top_k]]
+    i = config.objective_names.index(config.metric)  # multi-objective: ranked by the metric, feasible only
+    top = [{"params": t.params, "value": t.values[i], "trial": t.number} for t in ranked_trials(study)[:top_k]]
     c = client(config)
     c.log_text(
         parent_run_id,

@@ -23,9 +23,11 @@ from automl.config import StudyConfig
 from automl.pruning.asha import ASHAPruner, HyperbandPruner
 from automl.pruning.base import CentralPruner, Decision, TrialCurve
 from automl.pruning.median import MedianPruner
+from automl.pruning.moasha import MOASHAPruner, VectorCurve
 
 STOP_KEY = "automl:stop"
 PASSED_PREFIX = "automl:passed_rung_"
+MO_PREFIX = "automl:mo_step_"  # multi-objective intermediate vectors (Trial.report is single-objective)
 
 
 def make_rule(config: StudyConfig) -> CentralPruner | None:
@@ -82,7 +84,47 @@ class SignalPruner(optuna.pruners.BasePruner):
 
 
 def _maximize(study: optuna.Study) -> bool:
-    return study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+
+
+# ------------------------------------------------------------------ multi-objective
+def make_mo_rule(config: StudyConfig) -> MOASHAPruner | None:
+    """MO-ASHA for a multi-objective study (None when pruning is off); cost constraints become rung limits."""
+    mo, p = config.multi_objective, config.pruning
+    if mo is None or p.rule == "none":
+        return None
+    names = config.objective_names
+    limits = {names.index(n): (op, b) for n, op, b in mo.parsed_constraints() if n in names and n != config.metric}
+    return MOASHAPruner(config.first_rung, p.reduction_factor, p.min_trials_at_rung, limits)
+
+
+def mo_curve_of(t: FrozenTrial) -> VectorCurve:
+    passed = frozenset(int(k[len(PASSED_PREFIX) :]) for k in t.system_attrs if k.startswith(PASSED_PREFIX))
+    values = {int(k[len(MO_PREFIX) :]): tuple(v) for k, v in t.system_attrs.items() if k.startswith(MO_PREFIX)}
+    return VectorCurve(t.number, values, t.state.name, passed)
+
+
+def mo_report(trial: optuna.Trial, step: int, vector: list[float]) -> None:
+    """Record a multi-objective trial's vector at ``step`` in the study storage."""
+    trial.study._storage.set_trial_system_attr(trial._trial_id, f"{MO_PREFIX}{step}", [float(v) for v in vector])
+
+
+def mo_should_stop(trial: optuna.Trial, config: StudyConfig) -> bool:
+    """The worker's check at a report: the sensor's stop signal, or (``worker_check``) MO-ASHA right now."""
+    from automl.multiobjective.study import maximize_flags
+
+    study = trial.study
+    me = study._storage.get_trial(trial._trial_id)
+    if STOP_KEY in me.system_attrs:
+        return True
+    rule = make_mo_rule(config) if config.pruning.worker_check else None
+    curve = mo_curve_of(me)
+    if rule is None or not rule.pending(curve):
+        return False
+    others = [mo_curve_of(t) for t in study.get_trials(deepcopy=False)]
+    decision = rule.judge(curve, others, maximize_flags(config))
+    _record(study, me, decision)
+    return decision.stop
 
 
 def make_worker_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
@@ -170,6 +212,9 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
                 report.stopped[t.number] = "time budget spent"
         return report
     # 3. the pruning rule
+    if config.is_multi_objective:
+        _enforce_mo(study, config, running, report)
+        return report
     rule = make_rule(config) if config.pruning.mode == "central" else None
     if rule is not None and running:
         curves = [curve_of(t) for t in study.get_trials(deepcopy=False)]
@@ -182,3 +227,19 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
             if decision.stop:
                 report.stopped[t.number] = decision.reason
     return report
+
+
+def _enforce_mo(study: optuna.Study, config: StudyConfig, running: list[FrozenTrial], report: EnforceReport) -> None:
+    from automl.multiobjective.study import maximize_flags
+
+    rule = make_mo_rule(config)
+    if rule is None or not running:
+        return
+    curves = [mo_curve_of(t) for t in study.get_trials(deepcopy=False)]
+    for t in running:
+        if STOP_KEY in t.system_attrs:
+            continue
+        decision = rule.judge(mo_curve_of(t), curves, maximize_flags(config))
+        _record(study, t, decision)
+        if decision.stop:
+            report.stopped[t.number] = decision.reason

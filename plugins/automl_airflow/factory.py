@@ -10,11 +10,11 @@ import logging
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from airflow.sdk import DAG, Param, dag, task
 
-from automl.config import ConfigError, StudyConfig, load_config
+from automl.config import ConfigError, SamplerName, StudyConfig, load_config
 from automl_airflow.sensors import StudyProgressSensor
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def trigger_params(config: StudyConfig) -> dict[str, Param]:
         "sampler": Param(
             config.sampler,
             type="string",
-            enum=["tpe", "random", "grid", "cmaes", "gp"],
+            enum=list(get_args(SamplerName)),
             title="Sampler",
             description="Optuna sampler that proposes the configurations.",
         ),
@@ -87,6 +87,13 @@ def effective_config(config: StudyConfig, params: dict[str, Any]) -> StudyConfig
 
 def _doc_md(config: StudyConfig, source: Path) -> str:
     b = config.budget
+    mo = config.multi_objective
+    pareto = (
+        f"\n· **Pareto search** over {', '.join(config.objective_names)}"
+        f"{'; constraints: ' + ', '.join(mo.constraints) if mo.constraints else ''}; retrains the `{mo.pick}` point"
+        if mo
+        else ""
+    )
     return f"""\
 ### AutoML study `{config.name}`
 {config.description}
@@ -94,7 +101,7 @@ def _doc_md(config: StudyConfig, source: Path) -> str:
 Config: `{source.name}` · dataset `{config.dataset.label}` (target `{config.dataset.target}`, {config.task})
 · metric **{config.metric}** ({config.metric_direction}) · models: {", ".join(config.model_space)}
 · sampler `{config.sampler}` · pruning `{config.pruning.rule}`
-· {b.n_trials} trials, {b.trials_per_slot} per slot, {b.parallelism} at once, {b.cv_folds}-fold CV.
+· {b.n_trials} trials, {b.trials_per_slot} per slot, {b.parallelism} at once, {b.cv_folds}-fold CV.{pareto}
 
 `load_data → generate_features → select_features → create_study → run_trial (mapped) ∥ pruning_sensor
 → retrain_best → evaluate_holdout → register_model`. Results: MLflow experiment `{config.experiment_name}`,
