@@ -135,7 +135,7 @@ def run_slot(
                 value = evaluate_trial(trial, config, X, y)
             except optuna.TrialPruned as pruned:
                 if config.is_multi_objective:
-                    _record_constraints(trial, config)
+                    record_constraints(trial, config)
                 study.tell(trial, state=TrialState.PRUNED)
                 log.info("trial %d pruned: %s", trial.number, pruned)
             except Exception as err:  # a bad configuration fails its trial, not the slot
@@ -144,7 +144,7 @@ def run_slot(
                 log.exception("trial %d failed", trial.number)
             else:
                 if config.is_multi_objective:
-                    _record_constraints(trial, config)
+                    record_constraints(trial, config)
                 study.tell(trial, value)
                 log.info("trial %d: %s (%.1f s)", trial.number, describe_values(config, value), time.time() - started)
         done_now.append(trial.number)
@@ -159,7 +159,7 @@ def describe_values(config: StudyConfig, value: float | list[float]) -> str:
     return f"{config.metric} = {value:.5f}"
 
 
-def _record_constraints(trial: optuna.Trial, config: StudyConfig) -> None:
+def record_constraints(trial: optuna.Trial, config: StudyConfig) -> None:
     """Constraint values for Optuna (``Trial.set_constraint``): its samplers and plots see feasibility."""
     from automl.multiobjective.study import constraints_by_name
 

@@ -63,6 +63,17 @@ seed: 5
     .replace("n_trials: 20", "n_trials: 4")
     .replace("trials_per_slot: 4", "trials_per_slot: 2")
 )
+# the NAS / Pareto demo, smaller
+(TEST_DAGS / "studies" / "nas_tiny.yaml").write_text(
+    (ROOT / "dags" / "studies" / "nas_digits_pareto.yaml")
+    .read_text()
+    .replace("name: nas_digits_pareto", "name: nas_tiny")
+    .replace("n_trials: 16", "n_trials: 6")
+    .replace("trials_per_slot: 4", "trials_per_slot: 3")
+    .replace("cv_folds: 3", "cv_folds: 2")
+    .replace("max_epochs: 12", "max_epochs: 3")
+    .replace("min_trials_at_rung: 3", "min_trials_at_rung: 2")
+)
 # the environment must be set before Airflow is imported anywhere in the session
 for key, value in {
     "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),
