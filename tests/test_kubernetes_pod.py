@@ -87,9 +87,10 @@ def test_trial_pod_spec(k8s_config) -> None:  # type: ignore[no-untyped-def]
 
 def test_slot_pods_differ_only_by_slot(k8s_config) -> None:  # type: ignore[no-untyped-def]
     p0, p1 = _render(k8s_config, 0), _render(k8s_config, 1)
-    assert p1.metadata.labels["automl/slot"] == "1" and p1.metadata.labels["automl/study"] == p0.metadata.labels[
-        "automl/study"
-    ]
+    assert (
+        p1.metadata.labels["automl/slot"] == "1"
+        and p1.metadata.labels["automl/study"] == p0.metadata.labels["automl/study"]
+    )
     a0, a1 = p0.spec.containers[0].args, p1.spec.containers[0].args
     assert a0[a0.index("--slot") + 1] == "0" and a1[a1.index("--slot") + 1] == "1"
 

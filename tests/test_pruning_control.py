@@ -144,7 +144,8 @@ def test_a_trial_that_ignores_its_stop_signal_is_enforced_and_ends_pruned(automl
     assert trial.state == TrialState.PRUNED and "ignored its stop signal" in trial.system_attrs["automl:force_pruned"]
     assert trial.intermediate_values == {10: 0.7}
     # already ended: a second pass does nothing, and force_prune refuses
-    assert stages.pruning_pass(str(config_path), "c9", stop_process=lambda t: stopped.append(t.number) or [])[
-        "enforced"
-    ] == {}
+    assert (
+        stages.pruning_pass(str(config_path), "c9", stop_process=lambda t: stopped.append(t.number) or [])["enforced"]
+        == {}
+    )
     assert not force_prune(study, trial, "again") and stopped == [stubborn.number]
