@@ -11,11 +11,16 @@ One DAG run of a small demo-like study with ``executor: kubernetes`` through ``d
 3. a trial told to stop that ignores it (its worker process is frozen with SIGSTOP: a hung worker that never
    reaches its next report) has its pod deleted by the sensor within ``stop_grace_s`` (+ one poke) and ends PRUNED.
 
+Airflow talks to the cluster as the ``automl-airflow`` service account of ``docker/k8s/rbac.yaml`` (applied
+here for real; its token is the Airflow connection's kubeconfig), so the run also proves that those namespaced
+Roles are enough for the pod operator and the sensor; ``docker/k8s/airflow.yaml`` gets a server-side dry run.
+
 The cluster is started here and stopped in a ``finally``; nothing is left running.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import POSTGRES_URL, ROOT, TEST_DAGS
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow, pytest.mark.postgres]
@@ -41,7 +47,8 @@ PARALLELISM = 4
 GRACE_S = 8
 POKE_S = 2
 SECRET_NAME = "automl-test-urls"
-NAMESPACE = "default"
+NAMESPACE = "automl"  # from docker/k8s/namespace.yaml
+K8S_DIR = ROOT / "docker" / "k8s"
 
 if os.environ.get("AUTOML_TEST_K8S") != "1":
     pytest.skip("the real-cluster test runs with `make test-k8s` (AUTOML_TEST_K8S=1)", allow_module_level=True)
@@ -273,6 +280,43 @@ def _worker_pid(study_name: str, slot: int) -> int | None:
     return None
 
 
+def _airflow_side(api_client: Any, admin_kubeconfig: str, out: Path) -> str:
+    """Apply docker/k8s's namespace and RBAC, dry-run the Airflow manifests on the server, and write a
+    kubeconfig that acts as the ``automl-airflow`` service account (its token; Kubernetes 1.20 mints it)."""
+    from kubernetes import client as k8s
+    from kubernetes import utils
+
+    utils.create_from_yaml(api_client, str(K8S_DIR / "namespace.yaml"))
+    utils.create_from_yaml(api_client, str(K8S_DIR / "rbac.yaml"))
+    utils.create_from_yaml(api_client, str(K8S_DIR / "airflow.yaml"), dry_run="All")  # server-side validation
+    core = k8s.CoreV1Api(api_client)
+    deadline = time.time() + 60
+    while not (core.read_namespaced_service_account("automl-airflow", NAMESPACE).secrets or time.time() > deadline):
+        time.sleep(0.5)
+    name = core.read_namespaced_service_account("automl-airflow", NAMESPACE).secrets[0].name
+    token = base64.b64decode(core.read_namespaced_secret(name, NAMESPACE).data["token"]).decode()
+    kc = yaml.safe_load(Path(admin_kubeconfig).read_text())
+    kc["users"] = [{"name": "automl-airflow", "user": {"token": token}}]
+    kc["contexts"][0]["context"].update(user="automl-airflow", namespace=NAMESPACE)
+    path = out / "automl-airflow.kubeconfig"
+    path.write_text(yaml.safe_dump(kc))
+    path.chmod(0o600)
+    return str(path)
+
+
+def _can(api_client: Any, verb: str, resource: str, namespace: str) -> bool:
+    from kubernetes import client as k8s
+
+    review = k8s.V1SubjectAccessReview(
+        spec=k8s.V1SubjectAccessReviewSpec(
+            user=f"system:serviceaccount:{NAMESPACE}:automl-airflow",
+            groups=["system:serviceaccounts", f"system:serviceaccounts:{NAMESPACE}"],
+            resource_attributes=k8s.V1ResourceAttributes(namespace=namespace, verb=verb, resource=resource),
+        )
+    )
+    return bool(k8s.AuthorizationV1Api(api_client).create_subject_access_review(review).status.allowed)
+
+
 def _study_yaml(python: str) -> str:
     return f"""\
 name: k8s_demo
@@ -317,7 +361,13 @@ def test_study_runs_as_gpu_pods(  # type: ignore[no-untyped-def]
     from kubernetes import client as k8s
     from kubernetes import config as k8s_config
 
-    api = k8s.CoreV1Api(k8s_config.new_client_from_config(cluster["kubeconfig"]))
+    admin = k8s_config.new_client_from_config(cluster["kubeconfig"])
+    api = k8s.CoreV1Api(admin)
+    sa_kubeconfig = _airflow_side(admin, cluster["kubeconfig"], cluster["run_dir"])
+    # the service account may run and reap trial pods in its namespace, and nothing more
+    assert _can(admin, "delete", "pods", NAMESPACE) and _can(admin, "create", "pods", NAMESPACE)
+    assert not _can(admin, "delete", "pods", "default") and not _can(admin, "get", "secrets", NAMESPACE)
+    assert not _can(admin, "create", "deployments", NAMESPACE)
     token = secrets.token_hex(12)  # a password the trust-auth server ignores: the "secret" we track
     storage = POSTGRES_URL.replace("postgres@", f"postgres:{token}@")
     assert token in storage
@@ -333,9 +383,7 @@ def test_study_runs_as_gpu_pods(  # type: ignore[no-untyped-def]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     monkeypatch.setenv(
         "AIRFLOW_CONN_K8S_LOCAL",
-        json.dumps(
-            {"conn_type": "kubernetes", "extra": {"kube_config_path": cluster["kubeconfig"], "in_cluster": False}}
-        ),
+        json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": sa_kubeconfig, "in_cluster": False}}),
     )
     monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "8")
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
