@@ -147,9 +147,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/health", proc, 120, "mlflow server")
-        yield f"http://127.0.0.1:{port}"
+    try:  # started here, waited for in the test: it comes up while the cluster starts
+        url = f"http://127.0.0.1:{port}"
+        yield {"url": url, "ready": lambda: _wait_http(f"{url}/health", proc, 120, "mlflow server")}
     finally:
         _stop_group(proc)
 
@@ -169,8 +169,8 @@ def execution_api(tmp_path_factory: pytest.TempPathFactory, airflow_db: None):  
         start_new_session=True,
     )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/execution/health", proc, 180, "airflow api-server")
-        yield port
+        url = f"http://127.0.0.1:{port}/execution/health"
+        yield {"port": port, "ready": lambda: _wait_http(url, proc, 180, "airflow api-server")}
     finally:
         _stop_group(proc)
         for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"):
@@ -356,11 +356,14 @@ executor:
 
 
 def test_study_runs_as_gpu_pods(  # type: ignore[no-untyped-def]
-    cluster, mlflow_server, execution_api, postgres_url, monkeypatch: pytest.MonkeyPatch
+    mlflow_server, execution_api, cluster, postgres_url, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kubernetes import client as k8s
     from kubernetes import config as k8s_config
 
+    mlflow_server["ready"]()
+    execution_api["ready"]()
+    mlflow_url = mlflow_server["url"]
     admin = k8s_config.new_client_from_config(cluster["kubeconfig"])
     api = k8s.CoreV1Api(admin)
     sa_kubeconfig = _airflow_side(admin, cluster["kubeconfig"], cluster["run_dir"])
@@ -375,12 +378,12 @@ def test_study_runs_as_gpu_pods(  # type: ignore[no-untyped-def]
         NAMESPACE,
         k8s.V1Secret(
             metadata=k8s.V1ObjectMeta(name=SECRET_NAME),
-            string_data={"AUTOML_STORAGE": storage, "MLFLOW_TRACKING_URI": mlflow_server},
+            string_data={"AUTOML_STORAGE": storage, "MLFLOW_TRACKING_URI": mlflow_url},
         ),
     )
     # the Airflow side: the same URLs in its environment, the cluster as an Airflow connection
     monkeypatch.setenv("AUTOML_STORAGE", storage)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_url)
     monkeypatch.setenv(
         "AIRFLOW_CONN_K8S_LOCAL",
         json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": sa_kubeconfig, "in_cluster": False}}),
