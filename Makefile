@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench ui ui-stop clean-state clean
+.PHONY: install demo test test-k8s lint bench ui ui-stop clean-state clean
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# trial slots as real pods on ../shared/k8s-local (root; starts and stops its own cluster; ~3 min)
+test-k8s: install
+	AUTOML_TEST_K8S=1 timeout -s INT -k 60 900 $(PY) -m pytest -s tests/test_k8s_cluster.py $(PYTEST_ARGS)
 
 # Airflow UI (scheduler, dag-processor, triggerer; LocalExecutor) + MLflow UI on 127.0.0.1, over the demo's state
 ui: install

@@ -211,6 +211,12 @@ class PruningConfig(_Strict):
         60, ge=2, description="a running trial without a heartbeat this long is failed and retried"
     )
     poke_interval_s: int = Field(10, ge=1, description="how often the sensor reads the study storage")
+    stop_grace_s: int = Field(
+        60,
+        ge=1,
+        description="a trial told to stop and still running this long after is ended by the sensor "
+        "(Kubernetes: its pod is deleted) and marked PRUNED",
+    )
 
     @model_validator(mode="after")
     def _grace(self) -> PruningConfig:
@@ -263,6 +269,27 @@ class ExecutorConfig(_Strict):
     shared_volume_claim: str | None = None
     shared_host_path: str | None = None
     kubernetes_conn_id: str | None = Field(None, description="Airflow connection for the cluster (default: in-cluster)")
+    host_network: bool = Field(False, description="pods share the node's network (reach services on its 127.0.0.1)")
+    host_chroot: bool = Field(
+        False,
+        description="DEV/TEST ONLY (single-node clusters such as ../shared/k8s-local): instead of the image's "
+        "Python, mount the node's / at /host and chroot into it, running `command` (an absolute path of an "
+        "interpreter on the node). chroot needs root, so such pods run as uid 0 with every capability dropped "
+        "but SYS_CHROOT; never use it on a shared cluster",
+    )
+
+    @model_validator(mode="after")
+    def _chroot(self) -> ExecutorConfig:
+        if self.host_chroot:
+            if not self.command or not self.command[0].startswith("/"):
+                raise ValueError(
+                    "host_chroot needs `command` to start with the absolute path of the node's interpreter"
+                )
+            if self.shared_volume_claim or self.shared_host_path:
+                raise ValueError(
+                    "host_chroot sees the node's whole filesystem: drop shared_volume_claim/shared_host_path"
+                )
+        return self
 
 
 class ObjectiveConfig(_Strict):
@@ -395,6 +422,13 @@ class StudyConfig(_Strict):
                 )
         if self.multi_objective is not None and self.metric in METRICS:
             problems.extend(self._multi_objective_problems(self.multi_objective))
+        if self.executor.kind == "kubernetes" and self.executor.secret_name:
+            for key in ("storage", "tracking_uri"):
+                if getattr(self, key):  # it would be written, expanded, into the run's config file that pods read
+                    problems.append(
+                        f"{key}: with executor.secret_name, leave it unset: pods read it from the Secret "
+                        f"(AUTOML_STORAGE / MLFLOW_TRACKING_URI), Airflow from its own environment"
+                    )
         if problems:
             raise ValueError("; ".join(problems))
         return self

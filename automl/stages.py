@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.config import StudyConfig, config_from_json
 from automl.paths import run_dir, safe_name
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 log = logging.getLogger("automl.stages")
 
@@ -301,9 +305,16 @@ def create_study(
 
 
 # --------------------------------------------------------------- progress
-def pruning_pass(config_path: str, study_name: str) -> dict[str, Any]:
-    """One pass of the central pruning manager (the sensor's poke): stale trials, time budget, the rule."""
-    from automl.pruning.control import enforce
+def pruning_pass(
+    config_path: str, study_name: str, stop_process: Callable[[FrozenTrial], list[str]] | None = None
+) -> dict[str, Any]:
+    """One pass of the central pruning manager (the sensor's poke): stale trials, time budget, the rule.
+
+    ``stop_process`` enforces stop signals: a trial still running ``pruning.stop_grace_s`` after it
+    was told to stop is ended PRUNED and ``stop_process(trial)`` stops its process (on Kubernetes:
+    deletes its pod) and returns what it stopped. Without it, such trials are only reported.
+    """
+    from automl.pruning.control import enforce, force_prune, overdue_stops
     from automl.study import open_study, progress
 
     config = read_config(config_path)
@@ -317,6 +328,15 @@ def pruning_pass(config_path: str, study_name: str) -> dict[str, Any]:
         )
     for number, reason in report.stopped.items():
         log.info("trial %d told to stop: %s", number, reason)
+    enforced: dict[str, list[str]] = {}
+    grace = config.pruning.stop_grace_s
+    for t in overdue_stops(study, grace):
+        if stop_process is None:
+            log.warning("trial %d still runs %d s after it was told to stop", t.number, grace)
+        elif force_prune(study, t, f"ignored its stop signal for {grace} s"):
+            stopped = stop_process(t)
+            enforced[str(t.number)] = stopped
+            log.warning("trial %d ignored its stop signal for %d s: ended PRUNED, stopped %s", t.number, grace, stopped)
     p = progress(study)
     return {
         **asdict(p),
@@ -325,6 +345,7 @@ def pruning_pass(config_path: str, study_name: str) -> dict[str, Any]:
         "n_trials": config.budget.n_trials,
         "stale_failed": report.stale_failed,
         "stopped": {str(k): v for k, v in report.stopped.items()},
+        "enforced": enforced,
         "budget_spent": report.budget_spent,
     }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 import time
@@ -129,6 +130,8 @@ def run_slot(
         _wait_for_capacity(study, config.budget.parallelism, deadline)
         trial = study.ask()  # an enqueued retry (WAITING) comes first
         trial.set_user_attr("slot_key", key)
+        if os.environ.get("AUTOML_POD_NAME"):  # on Kubernetes: the pod the sensor deletes if the trial hangs
+            trial.set_user_attr("pod", os.environ["AUTOML_POD_NAME"])
         started = time.time()
         with Heartbeat(study._storage, trial._trial_id, config.pruning.heartbeat_interval_s):
             try:

