@@ -41,7 +41,13 @@ from conftest import POSTGRES_URL, ROOT, TEST_DAGS
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow, pytest.mark.postgres]
 
-KIT = Path(os.environ.get("K8S_LOCAL_KIT", ROOT.parent / "shared" / "k8s-local"))
+KIT = Path(
+    os.environ.get("K8S_LOCAL_KIT")
+    or next(
+        (p for p in (ROOT.parent / "shared" / "k8s-local", Path("/work/shared/k8s-local")) if (p / "up.sh").exists()),
+        ROOT.parent / "shared" / "k8s-local",
+    )
+)
 GPUS = 2
 PARALLELISM = 4
 GRACE_S = 8
