@@ -14,6 +14,7 @@ While a trial runs, a thread records its heartbeat in the study storage.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import threading
@@ -27,7 +28,7 @@ from optuna.trial import TrialState
 
 from automl.config import StudyConfig, config_from_json
 from automl.objective import evaluate_trial
-from automl.study import open_study
+from automl.study import is_transient, open_study, record_heartbeat, retry_storage
 
 log = logging.getLogger("automl.worker")
 
@@ -86,12 +87,12 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.storage.record_heartbeat(self.trial_id)  # type: ignore[attr-defined]
+                record_heartbeat(self.storage, self.trial_id)
             except Exception as err:  # a storage hiccup must not kill the trial; the next beat retries
                 log.warning("heartbeat for trial id %d failed: %s", self.trial_id, err)
 
     def __enter__(self) -> Heartbeat:
-        self.storage.record_heartbeat(self.trial_id)  # type: ignore[attr-defined]
+        record_heartbeat(self.storage, self.trial_id)
         self._thread.start()
         return self
 
@@ -100,53 +101,91 @@ class Heartbeat:
         self._thread.join()
 
 
+_SKIPPED, _STOP = -1, -2
+
+
 def run_slot(
     config: StudyConfig, study_name: str, slot: int, X: pd.DataFrame, y: pd.Series, parent_run_id: str | None = None
 ) -> list[int]:
-    """Run this slot's trials; return the trial numbers it finished in this call."""
-    from automl.pruning.control import fail_and_retry, retried_numbers
-    from automl.study import is_result
+    """Run this slot's trials; return the trial numbers it finished in this call.
 
-    study = open_study(config, study_name, seed_offset=1 + slot * 1009)
+    A storage outage (PostgreSQL restarting, the proxy unreachable) does not fail the slot: the
+    step it interrupted is retried with backoff for up to ``config.storage_retry_s``. A trial that
+    the outage interrupted is resumed through its slot key: failed and its parameters run again
+    (or skipped, when its result had reached the storage), so nothing is lost or counted twice.
+    """
+    retry_s = config.storage_retry_s
+    study = retry_storage(
+        lambda: open_study(config, study_name, seed_offset=1 + slot * 1009), f"slot {slot}: open study", retry_s, log
+    )
     deadline = study.user_attrs.get("deadline")
     done_now: list[int] = []
     for j in range(slot_trial_count(config, slot)):
         key = f"{slot}:{j}"
-        trials = study.get_trials(deepcopy=False)
-        retried = retried_numbers(trials)
-        mine = [t for t in trials if t.user_attrs.get("slot_key") == key]
-        if any(is_result(t, retried) for t in mine):
-            log.info("slot %s: trial %s already finished, skipping", slot, key)
-            continue
-        for stale in (t for t in mine if t.state == TrialState.RUNNING):
-            log.warning(
-                "slot %s: trial %d was left running by an earlier attempt; failing and retrying it", slot, stale.number
-            )
-            fail_and_retry(study, stale, f"slot {slot} restarted while the trial was running")
-        if deadline is not None and time.time() >= deadline:
-            log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
+        number = retry_storage(
+            functools.partial(_slot_trial, config, study, slot, key, X, y, deadline),
+            f"slot {slot}: trial {key}",
+            retry_s,
+            log,
+        )
+        if number == _STOP:
             break
-        _wait_for_capacity(study, config.budget.parallelism, deadline)
-        trial = study.ask()  # an enqueued retry (WAITING) comes first
-        trial.set_user_attr("slot_key", key)
-        started = time.time()
-        with Heartbeat(study._storage, trial._trial_id, config.pruning.heartbeat_interval_s):
-            try:
-                value = evaluate_trial(trial, config, X, y)
-            except optuna.TrialPruned as pruned:
-                study.tell(trial, state=TrialState.PRUNED)
-                log.info("trial %d pruned: %s", trial.number, pruned)
-            except Exception as err:  # a bad configuration fails its trial, not the slot
-                trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
-                study.tell(trial, state=TrialState.FAIL)
-                log.exception("trial %d failed", trial.number)
-            else:
-                study.tell(trial, value)
-                log.info("trial %d: %s = %.5f (%.1f s)", trial.number, config.metric, value, time.time() - started)
-        done_now.append(trial.number)
+        if number == _SKIPPED:
+            continue
+        done_now.append(number)
         if parent_run_id:
-            _log_to_mlflow(config, study, parent_run_id, trial.number)
+            _log_to_mlflow(config, study, parent_run_id, number)
     return done_now
+
+
+def _slot_trial(
+    config: StudyConfig,
+    study: optuna.Study,
+    slot: int,
+    key: str,
+    X: pd.DataFrame,
+    y: pd.Series,
+    deadline: float | None,
+) -> int:
+    """Run the trial of one slot key (idempotent: safe to call again after a storage error)."""
+    from automl.pruning.control import fail_and_retry, retried_numbers
+    from automl.study import is_result
+
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    mine = [t for t in trials if t.user_attrs.get("slot_key") == key]
+    if any(is_result(t, retried) for t in mine):
+        log.info("slot %s: trial %s already finished, skipping", slot, key)
+        return _SKIPPED
+    for stale in (t for t in mine if t.state == TrialState.RUNNING):
+        log.warning(
+            "slot %s: trial %d was left running by an earlier attempt; failing and retrying it", slot, stale.number
+        )
+        fail_and_retry(study, stale, f"slot {slot} restarted while the trial was running")
+    if deadline is not None and time.time() >= deadline:
+        log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
+        return _STOP
+    _wait_for_capacity(study, config.budget.parallelism, deadline)
+    trial = study.ask()  # an enqueued retry (WAITING) comes first
+    trial.set_user_attr("slot_key", key)
+    started = time.time()
+    with Heartbeat(study._storage, trial._trial_id, config.pruning.heartbeat_interval_s):
+        try:
+            value = evaluate_trial(trial, config, X, y)
+        except optuna.TrialPruned as pruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            log.info("trial %d pruned: %s", trial.number, pruned)
+        except Exception as err:
+            if is_transient(err):
+                raise  # the storage, not the configuration: retried by the caller, the trial resumed by its key
+            # a bad configuration fails its trial, not the slot
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
+            study.tell(trial, state=TrialState.FAIL)
+            log.exception("trial %d failed", trial.number)
+        else:
+            study.tell(trial, value)
+            log.info("trial %d: %s = %.5f (%.1f s)", trial.number, config.metric, value, time.time() - started)
+    return trial.number
 
 
 def _log_to_mlflow(config: StudyConfig, study: optuna.Study, parent_run_id: str, number: int) -> None:
