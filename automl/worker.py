@@ -120,10 +120,11 @@ def run_slot(
     )
     deadline = study.user_attrs.get("deadline")
     done_now: list[int] = []
+    asked: dict[str, int] = {}  # slot key -> trial id of its last ask (to find it if the outage hit before tagging)
     for j in range(slot_trial_count(config, slot)):
         key = f"{slot}:{j}"
         number = retry_storage(
-            functools.partial(_slot_trial, config, study, slot, key, X, y, deadline),
+            functools.partial(_slot_trial, config, study, slot, key, X, y, deadline, asked),
             f"slot {slot}: trial {key}",
             retry_s,
             log,
@@ -146,11 +147,16 @@ def _slot_trial(
     X: pd.DataFrame,
     y: pd.Series,
     deadline: float | None,
+    asked: dict[str, int],
 ) -> int:
     """Run the trial of one slot key (idempotent: safe to call again after a storage error)."""
     from automl.pruning.control import fail_and_retry, retried_numbers
     from automl.study import is_result
 
+    if key in asked:  # an earlier attempt asked; the storage failed before the trial carried its key
+        orphan = study._storage.get_trial(asked[key])
+        if orphan.state == TrialState.RUNNING and "slot_key" not in orphan.user_attrs:
+            study._storage.set_trial_user_attr(orphan._trial_id, "slot_key", key)
     trials = study.get_trials(deepcopy=False)
     retried = retried_numbers(trials)
     mine = [t for t in trials if t.user_attrs.get("slot_key") == key]
@@ -167,6 +173,7 @@ def _slot_trial(
         return _STOP
     _wait_for_capacity(study, config.budget.parallelism, deadline)
     trial = study.ask()  # an enqueued retry (WAITING) comes first
+    asked[key] = trial._trial_id
     trial.set_user_attr("slot_key", key)
     started = time.time()
     with Heartbeat(study._storage, trial._trial_id, config.pruning.heartbeat_interval_s):
@@ -193,7 +200,8 @@ def _log_to_mlflow(config: StudyConfig, study: optuna.Study, parent_run_id: str,
     from automl import tracking
 
     try:
-        tracking.sync_trials(config, parent_run_id, study, numbers=[number])
+        with tracking.fail_fast():
+            tracking.sync_trials(config, parent_run_id, study, numbers=[number])
     except Exception as err:  # MLflow down or locked: the result is safe in the study
         log.warning("could not log trial %d to MLflow now (%s); it will be synced later", number, err)
 

@@ -322,9 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": "scale",
         "max_workers": biggest,
         "trials_per_s_proxy": round(proxy_row["trials_per_s"], 1) if proxy_row else None,
-        "trials_per_s_postgres": next(
-            (round(r["trials_per_s"], 1) for r in top if r["storage"] == "postgres"), None
-        ),
+        "trials_per_s_postgres": next((round(r["trials_per_s"], 1) for r in top if r["storage"] == "postgres"), None),
         "errors": sum(r["errors"] for r in top),
         "lost": sum(r["lost"] for r in top),
         "duplicates": sum(r["duplicates"] for r in top),
