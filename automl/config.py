@@ -423,6 +423,9 @@ def _format_errors(err: ValidationError, source: str) -> str:
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        if e["type"] != "value_error" and isinstance(got, str | int | float | bool) and len(repr(got)) <= 80:
+            msg += f" (got {got!r})"
         lines.append(f"  - {loc}: {msg}")
     return "\n".join(lines)
 

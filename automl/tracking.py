@@ -75,6 +75,22 @@ def fail_fast(timeout_s: int = 10) -> Iterator[None]:
             os.environ.pop(k, None)
 
 
+class TrackingError(RuntimeError):
+    """The MLflow tracking server cannot be reached."""
+
+
+def check_reachable(config: StudyConfig) -> None:
+    """Fail fast, before anything is created, when the tracking URI does not answer (a read-only call)."""
+    from automl.study import redact
+
+    try:
+        with fail_fast(timeout_s=10):
+            client(config).search_experiments(max_results=1)
+    except Exception as err:
+        msg = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+        raise TrackingError(f"cannot reach the MLflow tracking server {redact(config.mlflow_uri)}: {msg}") from None
+
+
 def experiment_id(config: StudyConfig) -> str:
     c = client(config)
     exp = c.get_experiment_by_name(config.experiment_name)
