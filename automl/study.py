@@ -47,7 +47,7 @@ def redact(url: str) -> str:
 
 
 def get_storage(
-    url: str, heartbeat: tuple[int, int] | None = None, connect_timeout_s: float = 10.0
+    url: str, heartbeat: tuple[int, int] | None = None, connect_timeout_s: float = 5.0
 ) -> optuna.storages.BaseStorage:
     """Open the study storage, with one clear error when it is unreachable.
 
@@ -90,7 +90,9 @@ def _grpc_storage(url: str, connect_timeout_s: float) -> optuna.storages.BaseSto
     from automl.config import grpc_address
 
     host, port = grpc_address(url)
-    proxy = optuna.storages.GrpcStorageProxy(host=host.strip("[]"), port=port)
+    from automl.storage_proxy import ProxyClient
+
+    proxy = ProxyClient(host=host.strip("[]"), port=port)
     try:
         proxy.wait_server_ready(timeout=connect_timeout_s)
     except ConnectionError:

@@ -248,10 +248,11 @@ def run_case(kind: str, url: str, n: int, k: int, reports: int, processes: int, 
     }
 
 
-def start_proxy(threads: int) -> tuple[subprocess.Popen[str], str]:
+def start_proxy(threads: int, processes: int) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "automl.storage_proxy", "--port", str(port), "--threads", str(threads)],
+        [sys.executable, "-m", "automl.storage_proxy", "--port", str(port), "--threads", str(threads)]
+        + ["--processes", str(processes)],
         env={**os.environ, "AUTOML_PROXY_STORAGE": PG_URL},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -272,15 +273,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=int, default=3)
     parser.add_argument("--processes", type=int, default=4, help="processes hosting the worker threads")
     parser.add_argument("--pg-connections", type=int, default=40, help="direct PostgreSQL: connections in all")
-    parser.add_argument("--proxy-threads", type=int, default=16, help="proxy server threads (= its connections)")
+    parser.add_argument("--proxy-threads", type=int, default=16, help="threads (= connections) per proxy process")
+    parser.add_argument("--proxy-url", default=None, help="measure a running proxy (grpc://host:port) instead")
+    parser.add_argument("--proxy-processes", type=int, default=1, help="proxy server processes on the one port")
     args = parser.parse_args(argv)
     _quiet()
     rows: list[dict[str, Any]] = []
     for kind in args.storages:
         proxy = None
         url = PG_URL
-        if kind == "proxy":
-            proxy, url = start_proxy(args.proxy_threads)
+        if kind == "proxy" and args.proxy_url:
+            url = args.proxy_url
+        elif kind == "proxy":
+            proxy, url = start_proxy(args.proxy_threads, args.proxy_processes)
         try:
             for n in args.workers:
                 k = args.trials_per_worker or max(2, -(-300 // n))
