@@ -34,6 +34,7 @@ bench: install
 	$(PY) -m benchmarks.features
 	$(PY) -m benchmarks.warmstart
 	$(PY) -m benchmarks.pruning
+	$(PY) -m benchmarks.scale
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -156,7 +156,7 @@ def retry_storage(fn: Callable[[], T], what: str, retry_s: float, log: logging.L
             if waited >= retry_s:
                 raise StorageError(
                     f"{what}: the study storage stayed unreachable for {waited:.0f} s "
-                    f"({attempt} attempts): {type(err).__name__}: {str(err)[:300]}"
+                    f"({attempt} attempts): {type(err).__name__}: {redact(str(err))[:300]}"
                 ) from err
             pause = min(delay, max(0.0, retry_s - waited)) * random.uniform(0.8, 1.2)
             if log is not None:
