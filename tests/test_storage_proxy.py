@@ -43,9 +43,9 @@ def test_config_accepts_a_proxy_url_and_rejects_bad_ones() -> None:
 
 def _ask_pops_the_enqueued_trial(storage: Any, name: str) -> None:
     study = optuna.create_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
-    study.enqueue_trial({"x": 0.25})
     running = study.ask()
     running.suggest_float("x", 0, 1)
+    study.enqueue_trial({"x": 0.25})
     t = study.ask()  # the WAITING one comes first, though another trial is running
     assert t.suggest_float("x", 0, 1) == 0.25
     study.tell(t, 1.0)
