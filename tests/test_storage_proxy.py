@@ -85,5 +85,7 @@ def test_heartbeats_through_the_proxy(proxy: str) -> None:
 
 
 def test_unreachable_proxy_is_one_clear_error() -> None:
-    with pytest.raises(StorageError, match=r"cannot reach the study storage proxy grpc://127.0.0.1:\d+ .*automl.storage_proxy"):
+    with pytest.raises(
+        StorageError, match=r"cannot reach the study storage proxy grpc://127.0.0.1:\d+ .*automl.storage_proxy"
+    ):
         get_storage(f"grpc://127.0.0.1:{_port()}", connect_timeout_s=1)
