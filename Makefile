@@ -39,6 +39,7 @@ bench: install
 	$(PY) -m benchmarks.warmstart
 	$(PY) -m benchmarks.pruning
 	$(PY) -m benchmarks.nas
+	$(PY) -m benchmarks.scale
 
 lint: install
 	$(VENV)/bin/ruff check .

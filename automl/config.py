@@ -55,6 +55,26 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql", "grpc")
+
+
+def check_storage_url(url: str) -> None:
+    """Raise ValueError unless ``url`` is an Optuna RDB URL or ``grpc://host:port`` (the storage proxy)."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
+    if scheme not in STORAGE_SCHEMES:
+        raise ValueError(f"must be a URL starting with one of {[s + '://' for s in STORAGE_SCHEMES]}")
+    if scheme == "grpc":
+        grpc_address(url)
+
+
+def grpc_address(url: str) -> tuple[str, int]:
+    """``grpc://host:port`` -> (host, port)."""
+    m = re.fullmatch(r"grpc://([^:/]+|\[[0-9a-fA-F:]+\]):(\d{1,5})/?", url)
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise ValueError("a storage proxy URL must be grpc://host:port")
+    return m.group(1), int(m.group(2))
+
+
 class ConfigError(ValueError):
     """A study config is invalid; the message names every bad field."""
 
@@ -354,7 +374,14 @@ class StudyConfig(_Strict):
     sampler: SamplerName = "tpe"
     pruning: PruningConfig = PruningConfig()  # frozen, so sharing the default is safe
     features: FeaturesConfig = FeaturesConfig()  # frozen, so sharing the default is safe
-    storage: str | None = Field(None, description="Optuna storage URL; default SQLite in the state dir")
+    storage: str | None = Field(
+        None,
+        description="Optuna storage URL (sqlite:///..., postgresql+psycopg://..., or grpc://host:port for the "
+        "storage proxy in front of PostgreSQL: python -m automl.storage_proxy); default SQLite in the state dir",
+    )
+    storage_retry_s: int = Field(
+        120, ge=0, le=3600, description="workers retry a storage outage with backoff for this long, then fail"
+    )
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default SQLite in the state dir")
     schedule: str | None = None
     seed: int = 0
@@ -395,6 +422,13 @@ class StudyConfig(_Strict):
             return os.environ[m.group(1)]
 
         return _ENV_RE.sub(repl, v)
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_scheme(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_storage_url(v)
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> StudyConfig:
@@ -542,6 +576,9 @@ def _format_errors(err: ValidationError, source: str) -> str:
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        if e["type"] != "value_error" and isinstance(got, str | int | float | bool) and len(repr(got)) <= 80:
+            msg += f" (got {got!r})"
         lines.append(f"  - {loc}: {msg}")
     return "\n".join(lines)
 

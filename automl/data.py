@@ -70,6 +70,13 @@ def validate(frame: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
         raise DataError(f"target column {target!r} of dataset {src} is entirely missing (all NaN)")
     if frame[features].isna().all().all():
         raise DataError(f"every feature column of dataset {src} is entirely missing (all NaN)")
+    garbled = _garbled_numeric_columns(frame[features])
+    if garbled:
+        raise DataError(
+            f"dataset {src}: column(s) that are numeric apart from a few non-numeric values: "
+            + "; ".join(f"{c!r} ({n} values such as {ex!r})" for c, n, ex in garbled)
+            + ". Fix or blank those values (or make the column text throughout)"
+        )
     if config.task == "classification":
         counts = frame[target].value_counts()
         if len(counts) < 2:
@@ -85,6 +92,22 @@ def validate(frame: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
     if frame.shape[0] < 2 * config.budget.cv_folds + 2:
         raise DataError(f"dataset {src} has only {frame.shape[0]} usable rows; too few for a holdout and CV")
     return frame.reset_index(drop=True)
+
+
+def _garbled_numeric_columns(frame: pd.DataFrame, max_share: float = 0.1) -> list[tuple[str, int, list[str]]]:
+    """Text columns whose values are numbers except for a few (at most ``max_share``): garbage in numeric data."""
+    out = []
+    for col in frame.columns:
+        values = frame[col]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+            continue
+        present = values.dropna()
+        if present.empty:
+            continue
+        bad = present[pd.to_numeric(present, errors="coerce").isna()]
+        if 0 < len(bad) <= max_share * len(present):
+            out.append((str(col), int(len(bad)), [str(v) for v in bad.unique()[:3]]))
+    return out
 
 
 def split_holdout(frame: pd.DataFrame, config: StudyConfig, out_dir: Path) -> Split:

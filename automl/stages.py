@@ -269,6 +269,7 @@ def create_study(
     from automl.study import create_or_open, redact
 
     config = read_config(config_path)
+    tracking.check_reachable(config)  # both ends answer before anything is created: no half-made run
     study = create_or_open(config, study_name)
     report = json.loads(Path(features["report"]).read_text()) if features.get("report") else None
     parent = tracking.start_parent_run(

@@ -7,17 +7,21 @@ Workers are stateless: they rebuild sampler and pruner from the study config
 from __future__ import annotations
 
 import json
+import logging
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import StudyConfig, parse_config
 from automl.spaces import ModelSpace
 
+T = TypeVar("T")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 # our ask/tell workers record heartbeats themselves (optuna issue 3293); Optuna warns that
@@ -31,6 +35,10 @@ class StorageError(RuntimeError):
     """The study storage cannot be reached or used."""
 
 
+class StorageUnavailable(StorageError):
+    """The study storage (database or proxy) could not be reached; workers retry this."""
+
+
 def redact(url: str) -> str:
     """Hide a password in a database URL for logs and errors."""
     import re
@@ -38,16 +46,31 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
 
 
-def get_storage(url: str, heartbeat: tuple[int, int] | None = None) -> optuna.storages.RDBStorage:
-    """Open an Optuna RDB storage, with a clear error when it is unreachable.
+def get_storage(
+    url: str, heartbeat: tuple[int, int] | None = None, connect_timeout_s: float = 5.0
+) -> optuna.storages.BaseStorage:
+    """Open the study storage, with one clear error when it is unreachable.
 
-    ``heartbeat=(interval_s, grace_s)`` enables heartbeats (workers record them,
-    the pruning sensor fails trials whose heartbeat is older than the grace period).
+    ``grpc://host:port`` connects to Optuna's gRPC storage proxy (``python -m automl.storage_proxy``)
+    in front of PostgreSQL; anything else is an Optuna RDB URL. ``heartbeat=(interval_s, grace_s)``
+    enables Optuna's heartbeats on an RDB storage; through the proxy, heartbeats are a trial system
+    attribute instead (:func:`record_heartbeat`), checked by :func:`stale_trial_ids`.
     """
+    from automl.config import check_storage_url
+
+    try:
+        check_storage_url(url)
+    except ValueError as err:
+        raise StorageError(f"study storage {redact(url)}: {err}") from None
+    if url.startswith("grpc://"):
+        return _grpc_storage(url, connect_timeout_s)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # several worker processes write: wait for the lock instead of failing at once
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    elif url.startswith("postgresql"):
+        # pre_ping: connections that died with a server restart are replaced, not handed out
+        kwargs["engine_kwargs"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": int(connect_timeout_s)}}
     else:
         kwargs["engine_kwargs"] = {"pool_pre_ping": True}
     if heartbeat is not None:
@@ -55,10 +78,117 @@ def get_storage(url: str, heartbeat: tuple[int, int] | None = None) -> optuna.st
     try:
         storage = optuna.storages.RDBStorage(url, **kwargs)
     except Exception as err:  # SQLAlchemy raises many types; name the storage once
-        raise StorageError(f"cannot open study storage {redact(url)}: {type(err).__name__}: {err}") from None
+        raise StorageUnavailable(
+            f"cannot open study storage {redact(url)}: {type(err).__name__}: {redact(str(err))}"
+        ) from None
     if url.startswith("sqlite"):
         _sqlite_wal(storage)
     return storage
+
+
+def _grpc_storage(url: str, connect_timeout_s: float) -> optuna.storages.BaseStorage:
+    from automl.config import grpc_address
+
+    host, port = grpc_address(url)
+    from automl.storage_proxy import ProxyClient
+
+    proxy = ProxyClient(host=host.strip("[]"), port=port)
+    try:
+        proxy.wait_server_ready(timeout=connect_timeout_s)
+    except ConnectionError:
+        proxy.close()
+        raise StorageUnavailable(
+            f"cannot reach the study storage proxy {url} within {connect_timeout_s:.0f} s "
+            "(start it with: python -m automl.storage_proxy --storage <postgresql URL> --port N)"
+        ) from None
+    return proxy
+
+
+def is_transient(err: BaseException) -> bool:
+    """A storage error worth retrying: the database or the proxy is (briefly) unreachable.
+
+    Looks through the exception chain: Optuna wraps SQLAlchemy errors in StorageInternalError,
+    and the gRPC proxy turns a backend failure into an RPC error.
+    """
+    import sqlalchemy.exc
+
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+            return True
+        if isinstance(e, sqlalchemy.exc.DBAPIError) and e.connection_invalidated:
+            return True
+        if isinstance(e, StorageUnavailable):
+            return True
+        if type(e).__module__.startswith("psycopg") and type(e).__name__ in ("OperationalError", "InterfaceError"):
+            return True
+        code = getattr(e, "code", None)
+        if callable(code) and type(e).__module__.startswith("grpc"):
+            try:
+                name = code().name
+            except Exception:
+                name = ""
+            # UNKNOWN: the proxy's backend raised (e.g. PostgreSQL went away behind it)
+            if name in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN", "INTERNAL", "ABORTED", "CANCELLED"):
+                return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def retry_storage(fn: Callable[[], T], what: str, retry_s: float, log: logging.Logger | None = None) -> T:
+    """Call ``fn``; while it fails with a transient storage error, back off (0.5 s doubling to 8 s,
+    with jitter) and call it again, for at most ``retry_s`` seconds; then raise StorageError."""
+    import random
+
+    started = time.monotonic()
+    delay = 0.5
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            attempt += 1
+            waited = time.monotonic() - started
+            if waited >= retry_s:
+                raise StorageError(
+                    f"{what}: the study storage stayed unreachable for {waited:.0f} s "
+                    f"({attempt} attempts): {type(err).__name__}: {redact(str(err))[:300]}"
+                ) from err
+            pause = min(delay, max(0.0, retry_s - waited)) * random.uniform(0.8, 1.2)
+            if log is not None:
+                log.warning(
+                    "%s: storage unavailable (%s); retry %d in %.1f s", what, type(err).__name__, attempt, pause
+                )
+            time.sleep(pause)
+            delay = min(delay * 2, 8.0)
+
+
+HEARTBEAT_KEY = "automl:heartbeat"
+
+
+def record_heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> None:
+    """Optuna's heartbeat on an RDB storage; a ``automl:heartbeat`` time stamp elsewhere (the gRPC proxy)."""
+    if is_heartbeat_enabled(storage):
+        storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+    else:
+        storage.set_trial_system_attr(trial_id, HEARTBEAT_KEY, time.time())
+
+
+def stale_trial_ids(study: optuna.Study, stale_after_s: float, now: float | None = None) -> list[int]:
+    """Running trials whose heartbeat is older than ``stale_after_s`` (trials that never beat are left alone)."""
+    storage = study._storage
+    if is_heartbeat_enabled(storage):
+        return list(storage._get_stale_trial_ids(study._study_id))  # type: ignore[attr-defined]
+    now = time.time() if now is None else now
+    return [
+        t._trial_id
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if HEARTBEAT_KEY in t.system_attrs and now - float(t.system_attrs[HEARTBEAT_KEY]) > stale_after_s
+    ]
 
 
 def _sqlite_wal(storage: optuna.storages.RDBStorage) -> None:

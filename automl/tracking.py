@@ -56,6 +56,41 @@ def global_uri(config: StudyConfig) -> Iterator[None]:
             mlflow.set_tracking_uri(before or before_env)
 
 
+@contextmanager
+def fail_fast(timeout_s: int = 10) -> Iterator[None]:
+    """For best-effort logging: one quick retry instead of MLflow's minutes of backoff when the
+    tracking server is down (settings the user made in the environment are kept)."""
+    settings = {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s),
+    }
+    added = [k for k in settings if k not in os.environ]
+    for k in added:
+        os.environ[k] = settings[k]
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+class TrackingError(RuntimeError):
+    """The MLflow tracking server cannot be reached."""
+
+
+def check_reachable(config: StudyConfig) -> None:
+    """Fail fast, before anything is created, when the tracking URI does not answer (a read-only call)."""
+    from automl.study import redact
+
+    try:
+        with fail_fast(timeout_s=10):
+            client(config).search_experiments(max_results=1)
+    except Exception as err:
+        msg = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+        raise TrackingError(f"cannot reach the MLflow tracking server {redact(config.mlflow_uri)}: {msg}") from None
+
+
 def experiment_id(config: StudyConfig) -> str:
     c = client(config)
     exp = c.get_experiment_by_name(config.experiment_name)

@@ -14,6 +14,7 @@ While a trial runs, a thread records its heartbeat in the study storage.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -28,7 +29,7 @@ from optuna.trial import TrialState
 
 from automl.config import StudyConfig, config_from_json
 from automl.objective import evaluate_trial
-from automl.study import open_study
+from automl.study import is_transient, open_study, record_heartbeat, retry_storage
 
 log = logging.getLogger("automl.worker")
 
@@ -87,12 +88,12 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.storage.record_heartbeat(self.trial_id)  # type: ignore[attr-defined]
+                record_heartbeat(self.storage, self.trial_id)
             except Exception as err:  # a storage hiccup must not kill the trial; the next beat retries
                 log.warning("heartbeat for trial id %d failed: %s", self.trial_id, err)
 
     def __enter__(self) -> Heartbeat:
-        self.storage.record_heartbeat(self.trial_id)  # type: ignore[attr-defined]
+        record_heartbeat(self.storage, self.trial_id)
         self._thread.start()
         return self
 
@@ -101,59 +102,104 @@ class Heartbeat:
         self._thread.join()
 
 
+_SKIPPED, _STOP = -1, -2
+
+
 def run_slot(
     config: StudyConfig, study_name: str, slot: int, X: pd.DataFrame, y: pd.Series, parent_run_id: str | None = None
 ) -> list[int]:
-    """Run this slot's trials; return the trial numbers it finished in this call."""
+    """Run this slot's trials; return the trial numbers it finished in this call.
+
+    A storage outage (PostgreSQL restarting, the proxy unreachable) does not fail the slot: the
+    step it interrupted is retried with backoff for up to ``config.storage_retry_s``. A trial that
+    the outage interrupted is resumed through its slot key: failed and its parameters run again
+    (or skipped, when its result had reached the storage), so nothing is lost or counted twice.
+    """
+    retry_s = config.storage_retry_s
+    study = retry_storage(
+        lambda: open_study(config, study_name, seed_offset=1 + slot * 1009), f"slot {slot}: open study", retry_s, log
+    )
+    deadline = study.user_attrs.get("deadline")
+    done_now: list[int] = []
+    asked: dict[str, int] = {}  # slot key -> trial id of its last ask (to find it if the outage hit before tagging)
+    for j in range(slot_trial_count(config, slot)):
+        key = f"{slot}:{j}"
+        number = retry_storage(
+            functools.partial(_slot_trial, config, study, slot, key, X, y, deadline, asked),
+            f"slot {slot}: trial {key}",
+            retry_s,
+            log,
+        )
+        if number == _STOP:
+            break
+        if number == _SKIPPED:
+            continue
+        done_now.append(number)
+        if parent_run_id:
+            _log_to_mlflow(config, study, parent_run_id, number)
+    return done_now
+
+
+def _slot_trial(
+    config: StudyConfig,
+    study: optuna.Study,
+    slot: int,
+    key: str,
+    X: pd.DataFrame,
+    y: pd.Series,
+    deadline: float | None,
+    asked: dict[str, int],
+) -> int:
+    """Run the trial of one slot key (idempotent: safe to call again after a storage error)."""
     from automl.pruning.control import fail_and_retry, retried_numbers
     from automl.study import is_result
 
-    study = open_study(config, study_name, seed_offset=1 + slot * 1009)
-    deadline = study.user_attrs.get("deadline")
-    done_now: list[int] = []
-    for j in range(slot_trial_count(config, slot)):
-        key = f"{slot}:{j}"
-        trials = study.get_trials(deepcopy=False)
-        retried = retried_numbers(trials)
-        mine = [t for t in trials if t.user_attrs.get("slot_key") == key]
-        if any(is_result(t, retried) for t in mine):
-            log.info("slot %s: trial %s already finished, skipping", slot, key)
-            continue
-        for stale in (t for t in mine if t.state == TrialState.RUNNING):
-            log.warning(
-                "slot %s: trial %d was left running by an earlier attempt; failing and retrying it", slot, stale.number
-            )
-            fail_and_retry(study, stale, f"slot {slot} restarted while the trial was running")
-        if deadline is not None and time.time() >= deadline:
-            log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
-            break
-        _wait_for_capacity(study, config.budget.parallelism, deadline)
-        trial = study.ask()  # an enqueued retry (WAITING) comes first
-        trial.set_user_attr("slot_key", key)
-        if os.environ.get("AUTOML_POD_NAME"):  # on Kubernetes: the pod the sensor deletes if the trial hangs
-            trial.set_user_attr("pod", os.environ["AUTOML_POD_NAME"])
-        started = time.time()
-        with Heartbeat(study._storage, trial._trial_id, config.pruning.heartbeat_interval_s):
-            try:
-                value = evaluate_trial(trial, config, X, y)
-            except optuna.TrialPruned as pruned:
-                if config.is_multi_objective:
-                    record_constraints(trial, config)
-                study.tell(trial, state=TrialState.PRUNED)
-                log.info("trial %d pruned: %s", trial.number, pruned)
-            except Exception as err:  # a bad configuration fails its trial, not the slot
-                trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
-                study.tell(trial, state=TrialState.FAIL)
-                log.exception("trial %d failed", trial.number)
-            else:
-                if config.is_multi_objective:
-                    record_constraints(trial, config)
-                study.tell(trial, value)
-                log.info("trial %d: %s (%.1f s)", trial.number, describe_values(config, value), time.time() - started)
-        done_now.append(trial.number)
-        if parent_run_id:
-            _log_to_mlflow(config, study, parent_run_id, trial.number)
-    return done_now
+    if key in asked:  # an earlier attempt asked; the storage failed before the trial carried its key
+        orphan = study._storage.get_trial(asked[key])
+        if orphan.state == TrialState.RUNNING and "slot_key" not in orphan.user_attrs:
+            study._storage.set_trial_user_attr(orphan._trial_id, "slot_key", key)
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    mine = [t for t in trials if t.user_attrs.get("slot_key") == key]
+    if any(is_result(t, retried) for t in mine):
+        log.info("slot %s: trial %s already finished, skipping", slot, key)
+        return _SKIPPED
+    for stale in (t for t in mine if t.state == TrialState.RUNNING):
+        log.warning(
+            "slot %s: trial %d was left running by an earlier attempt; failing and retrying it", slot, stale.number
+        )
+        fail_and_retry(study, stale, f"slot {slot} restarted while the trial was running")
+    if deadline is not None and time.time() >= deadline:
+        log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
+        return _STOP
+    _wait_for_capacity(study, config.budget.parallelism, deadline)
+    trial = study.ask()  # an enqueued retry (WAITING) comes first
+    asked[key] = trial._trial_id
+    trial.set_user_attr("slot_key", key)
+    if os.environ.get("AUTOML_POD_NAME"):  # on Kubernetes: the pod the sensor deletes if the trial hangs
+        trial.set_user_attr("pod", os.environ["AUTOML_POD_NAME"])
+    started = time.time()
+    with Heartbeat(study._storage, trial._trial_id, config.pruning.heartbeat_interval_s):
+        try:
+            value = evaluate_trial(trial, config, X, y)
+        except optuna.TrialPruned as pruned:
+            if config.is_multi_objective:
+                record_constraints(trial, config)
+            study.tell(trial, state=TrialState.PRUNED)
+            log.info("trial %d pruned: %s", trial.number, pruned)
+        except Exception as err:
+            if is_transient(err):
+                raise  # the storage, not the configuration: retried by the caller, the trial resumed by its key
+            # a bad configuration fails its trial, not the slot
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
+            study.tell(trial, state=TrialState.FAIL)
+            log.exception("trial %d failed", trial.number)
+        else:
+            if config.is_multi_objective:
+                record_constraints(trial, config)
+            study.tell(trial, value)
+            log.info("trial %d: %s (%.1f s)", trial.number, describe_values(config, value), time.time() - started)
+    return trial.number
 
 
 def describe_values(config: StudyConfig, value: float | list[float]) -> str:
@@ -177,7 +223,8 @@ def _log_to_mlflow(config: StudyConfig, study: optuna.Study, parent_run_id: str,
     from automl import tracking
 
     try:
-        tracking.sync_trials(config, parent_run_id, study, numbers=[number])
+        with tracking.fail_fast():
+            tracking.sync_trials(config, parent_run_id, study, numbers=[number])
     except Exception as err:  # MLflow down or locked: the result is safe in the study
         log.warning("could not log trial %d to MLflow now (%s); it will be synced later", number, err)
 

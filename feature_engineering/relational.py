@@ -73,6 +73,19 @@ def check_schema(tables: Mapping[str, Table], relationships: list[Relationship])
                 problems.append(f"relationship {r.parent}->{r.child}: table {table!r} does not exist")
             elif col not in tables[table].frame.columns:
                 problems.append(f"relationship {r.parent}->{r.child}: column {col!r} does not exist in table {table!r}")
+        if (
+            r.parent in tables
+            and r.child in tables
+            and r.parent_column in tables[r.parent].frame.columns
+            and r.child_column in tables[r.child].frame.columns
+        ):
+            child_keys = tables[r.child].frame[r.child_column].dropna()
+            parent_keys = set(tables[r.parent].frame[r.parent_column].dropna())
+            if len(child_keys) and not any(k in parent_keys for k in child_keys.unique()):
+                problems.append(
+                    f"relationship {r.parent}->{r.child}: no value of {r.child}.{r.child_column} "
+                    f"({child_keys.dtype}) matches {r.parent}.{r.parent_column} ({tables[r.parent].frame[r.parent_column].dtype})"
+                )
         if r.parent in tables and r.parent_column != tables[r.parent].index:
             problems.append(
                 f"relationship {r.parent}->{r.child}: parent column {r.parent_column!r} must be the "

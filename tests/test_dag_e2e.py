@@ -94,3 +94,23 @@ def test_dag_runs_end_to_end_and_a_rerun_adds_a_new_run(tiny_dag) -> None:  # ty
     best1 = sorted(study1.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: -t.value)[:2]
     assert [t.params for t in seeded] == [t.params for t in best1]
     assert all(t.system_attrs["automl:warm_start"]["run_id"] == parent1 for t in seeded)
+
+    # a full re-run of the FIRST DAG run (same run id: every task runs again against the state its first
+    # attempt left, as a retry after a late failure would): the same study is reopened and keeps its
+    # trials, nothing beyond the budget is added (run 2 is now a warm-start neighbour: not re-seeded),
+    # MLflow gets no duplicate parent/child run and no second model version
+    before = {t.number: (t.state, t.params, t.value, t.datetime_complete) for t in study1.trials}
+    dr1b = tiny_dag.test(logical_date=dr1.logical_date, run_after=dr1.run_after)
+    assert str(dr1b.state) == "success" and dr1b.run_id == dr1.run_id
+    assert {ti.try_number for ti in dr1b.get_task_instances()} == {1}  # Airflow's state was reset: all ran again
+    again = _study(config, dr1.run_id).trials
+    assert {t.number: (t.state, t.params, t.value, t.datetime_complete) for t in again} == before
+    assert tracking.find_parent_run(config, study1.study_name) == parent1
+    runs = tracking.client(config).search_runs(
+        [exp], filter_string=f"tags.`optuna.study_name` = '{study1.study_name}' and tags.`automl.role` = 'parent'"
+    )
+    assert [r.info.run_id for r in runs] == [parent1]
+    children = tracking.client(config).search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent1}'")
+    assert sorted(int(r.data.tags["optuna.trial_number"]) for r in children) == sorted(before)
+    versions = tracking.client(config).search_model_versions(f"name = '{config.registered_model_name}'")
+    assert sorted(v.run_id for v in versions) == sorted([parent1, parent2])

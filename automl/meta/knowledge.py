@@ -147,12 +147,11 @@ def warm_start(
     ws = config.warm_start
     if not ws.enabled:
         return []
-    if any(t.system_attrs.get("automl:warm_start") for t in study.get_trials(deepcopy=False)):
-        return [
-            t.system_attrs["automl:warm_start"]
-            for t in study.get_trials(deepcopy=False)
-            if t.system_attrs.get("automl:warm_start")
-        ]  # a retry of create_study: already seeded
+    existing = study.get_trials(deepcopy=False)
+    if existing:
+        # a retry or re-run of create_study: the study was seeded (or started cold) the first time;
+        # seeding again would enqueue trials beyond the budget
+        return [t.system_attrs["automl:warm_start"] for t in existing if t.system_attrs.get("automl:warm_start")]
     neighbours = find_neighbours(config, meta, exclude_run)
     if not neighbours:
         log.info(

@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass, field
 
 import optuna
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import StudyConfig
@@ -27,6 +26,7 @@ from automl.pruning.asha import ASHAPruner, HyperbandPruner
 from automl.pruning.base import CentralPruner, Decision, TrialCurve
 from automl.pruning.median import MedianPruner
 from automl.pruning.moasha import MOASHAPruner, VectorCurve
+from automl.study import stale_trial_ids
 
 STOP_KEY = "automl:stop"
 STOP_AT_KEY = "automl:stop_at"
@@ -208,11 +208,10 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
     report = EnforceReport()
     storage = study._storage
     # 1. stale heartbeats -> FAIL + one retry of the same parameters
-    if is_heartbeat_enabled(storage):
-        for trial_id in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
-            t = storage.get_trial(trial_id)
-            if fail_and_retry(study, t, f"no heartbeat for {config.pruning.stale_after_s} s"):
-                report.stale_failed.append(t.number)
+    for trial_id in stale_trial_ids(study, config.pruning.stale_after_s, now):
+        t = storage.get_trial(trial_id)
+        if fail_and_retry(study, t, f"no heartbeat for {config.pruning.stale_after_s} s"):
+            report.stale_failed.append(t.number)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     # 2. the time budget
     deadline = study.user_attrs.get("deadline")

@@ -44,6 +44,7 @@ class StudyProgressSensor(BaseSensorOperator):
 
     def poke(self, context: Any) -> PokeReturnValue:
         from automl import stages
+        from automl.study import is_transient
 
         config = stages.read_config(self.study["config_path"])
         reaper = None
@@ -51,7 +52,14 @@ class StudyProgressSensor(BaseSensorOperator):
             from automl_airflow.k8s_pods import TrialPodReaper
 
             reaper = TrialPodReaper(config, self.study["study_name"])
-        progress = stages.pruning_pass(self.study["config_path"], self.study["study_name"], stop_process=reaper)
+        try:
+            progress = stages.pruning_pass(self.study["config_path"], self.study["study_name"], stop_process=reaper)
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            # the storage restarting is not the sensor's failure: the workers retry, so does the next poke
+            self.log.warning("study storage unavailable (%s: %s); looking again next poke", type(err).__name__, err)
+            return PokeReturnValue(is_done=False)
         states = self._slot_states(context)
         n_slots = len(self.study["slots"])
         ended = sum(s in ENDED for s in states)
