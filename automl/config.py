@@ -46,6 +46,11 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def default_storage_url() -> str:
+    """The study storage of a config that names none: ``$AUTOML_STORAGE``, else SQLite in the state folder."""
+    return os.environ.get("AUTOML_STORAGE") or f"sqlite:///{state_dir() / 'optuna.db'}"
+
+
 class ConfigError(ValueError):
     """A study config is invalid; the message names every bad field."""
 
@@ -333,7 +338,7 @@ class StudyConfig(_Strict):
 
     @property
     def storage_url(self) -> str:
-        return self.storage or os.environ.get("AUTOML_STORAGE") or f"sqlite:///{state_dir() / 'optuna.db'}"
+        return self.storage or default_storage_url()
 
     @property
     def mlflow_uri(self) -> str:
