@@ -12,8 +12,9 @@ variables ``AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT`` / ``AIRFLOW__LOGGING__TRI
 move them, e.g. to free ports in a test. ``--no-schedules`` sets ``AUTOML_SCHEDULES=off``: every study
 DAG runs only when triggered (unpausing a scheduled DAG would otherwise start its latest interval).
 
-Both services are started in their own process groups; `stop` sends SIGINT to each group first
-(`airflow standalone`'s children do not survive it), then SIGTERM, then SIGKILL to whatever is left.
+Both services are started in their own process groups; `stop` sends SIGINT to `airflow standalone`
+(which then stops its components) and to MLflow's group, then SIGTERM, then SIGKILL to whatever
+group is left.
 """
 
 from __future__ import annotations
@@ -163,13 +164,22 @@ def stop(args: argparse.Namespace) -> int:
         print("nothing to stop")
         return 0
     pids = {k: v for k, v in json.loads(state.read_text()).items() if k in ("airflow", "mlflow")}
+    # SIGINT to `airflow standalone` itself (not its group): it stops its components in order, in
+    # seconds. SIGINT to the whole group makes each component stop on its own and the scheduler's
+    # LocalExecutor workers and the triggerer linger; SIGTERM to the parent orphans them. MLflow's
+    # server stops on SIGINT to its group. Then SIGTERM and SIGKILL to whatever group is left.
     for sig, wait in ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         alive = [pid for pid in pids.values() if _group_alive(pid)]
         if not alive:
             break
-        for pid in alive:
+        for name, pid in pids.items():
+            if pid not in alive:
+                continue
             try:
-                os.killpg(pid, sig)
+                if sig == signal.SIGINT and name == "airflow":
+                    os.kill(pid, sig)
+                else:
+                    os.killpg(pid, sig)
             except ProcessLookupError:
                 pass
         deadline = time.time() + wait

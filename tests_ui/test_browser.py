@@ -93,12 +93,12 @@ def stack() -> Iterator[dict[str, Any]]:
     a_port, m_port, w_port, t_port = _free_ports(4)
     ui_args = (
         f"--airflow-home {tmp / 'airflow'} --automl-home {tmp / 'automl'} --airflow-port {a_port} "
-        f"--mlflow-port {m_port} --worker-log-port {w_port} --trigger-log-port {t_port} --no-schedules --timeout 180"
+        f"--mlflow-port {m_port} --worker-log-port {w_port} --trigger-log-port {t_port} --no-schedules --timeout 300"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AUTOML_", "MLFLOW_"))}
     started = time.time()
     start = subprocess.run(
-        ["make", "-s", "ui", f"UI_ARGS={ui_args}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        ["make", "-s", "ui", f"UI_ARGS={ui_args}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=420
     )
     state_file = tmp / "airflow" / "ui.json"
     pids = json.loads(state_file.read_text()) if state_file.exists() else {}
