@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 RESULT_PREFIX = "automl-slot-result "
+MAX_LISTED = 50  # the result goes to XCom: keep it small whatever trials_per_slot is
 
 
 def slot_result(config: StudyConfig, slot: int, parent_run_id: str | None, done: list[int]) -> dict[str, Any]:
@@ -198,7 +199,8 @@ def slot_result(config: StudyConfig, slot: int, parent_run_id: str | None, done:
             runs = tracking.slot_runs(config, parent_run_id, slot)
         except Exception as err:  # MLflow down: the links fall back to the parent run
             log.warning("could not list the slot's MLflow runs: %s", err)
-    return {"slot": slot, "trials": done, "mlflow_runs": [runs[n] for n in sorted(runs)]}
+    ids = [runs[n] for n in sorted(runs)]
+    return {"slot": slot, "trials": done[:MAX_LISTED], "n_mlflow_runs": len(ids), "mlflow_runs": ids[:MAX_LISTED]}
 
 
 def parse_slot_result(line: str) -> dict[str, Any] | None:

@@ -81,7 +81,7 @@ def test_parent_note_links_back_to_airflow_and_lists_the_trials(automl_home: Pat
     # each slot's result names its own trials' child runs (the "MLflow run" extra link of the slot)
     for slot, numbers in done.items():
         result = slot_result(cfg, slot, parent, numbers)
-        assert result["trials"] == numbers and len(result["mlflow_runs"]) == 2
+        assert result["trials"] == numbers and len(result["mlflow_runs"]) == result["n_mlflow_runs"] == 2
         tags = [tracking.client(cfg).get_run(r).data.tags for r in result["mlflow_runs"]]
         assert sorted(int(t[tracking.TAG_TRIAL]) for t in tags) == sorted(numbers)
         assert all(t["automl.slot_key"].startswith(f"{slot}:") for t in tags)

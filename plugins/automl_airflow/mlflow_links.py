@@ -2,7 +2,7 @@
 
 "MLflow run" opens the study's MLflow parent run (on ``create_study``, the sensor, ``retrain_best``,
 ``evaluate_holdout``, ``register_model``) or, on a mapped ``run_trial`` slot, the child run of the
-trial it ran (several trials: MLflow's side-by-side comparison of them). "MLflow experiment" opens
+trial it ran (several trials: MLflow's side-by-side comparison of them, up to 20; more: the parent run). "MLflow experiment" opens
 the study config's experiment.
 
 Airflow 3 computes an operator's extra links in the task's own process when the task ends and
@@ -23,6 +23,7 @@ from airflow.sdk.bases.decorator import task_decorator_factory
 from automl.urls import mlflow_compare_url, mlflow_experiment_url, mlflow_run_url
 
 STUDY_TASK_ID = "create_study"
+MAX_COMPARED = 20  # a slot that ran more trials links to the parent run (its description lists them)
 
 
 def _pull(ti: Any, **kwargs: Any) -> Any:
@@ -51,11 +52,12 @@ class MlflowRunLink(BaseOperatorLink):
         base, exp = str(study.get("mlflow_ui")), str(study["experiment_id"])
         own = _pull(ti_key, task_ids=ti_key.task_id, map_indexes=getattr(ti_key, "map_index", -1))
         runs = list(own.get("mlflow_runs") or []) if isinstance(own, dict) else []
-        if len(runs) == 1:
+        total = int(own.get("n_mlflow_runs", len(runs))) if isinstance(own, dict) else 0
+        if total == 1 and runs:
             return mlflow_run_url(base, exp, runs[0])
-        if len(runs) > 1:
+        if 1 < total <= MAX_COMPARED and len(runs) == total:
             return mlflow_compare_url(base, exp, runs)
-        return mlflow_run_url(base, exp, str(study["parent_run_id"]))
+        return mlflow_run_url(base, exp, str(study["parent_run_id"]))  # the study's task, or a long slot
 
 
 class MlflowExperimentLink(BaseOperatorLink):
