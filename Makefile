@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-k8s lint bench ui ui-stop clean-state clean
+.PHONY: install demo test test-k8s test-ui browser-deps lint bench ui ui-stop clean-state clean
 
 install: $(STAMP)
 
@@ -27,11 +27,21 @@ test-k8s: install
 	AUTOML_TEST_K8S=1 timeout -s INT -k 60 900 $(PY) -m pytest -s tests/test_k8s_cluster.py $(PYTEST_ARGS)
 
 # Airflow UI (scheduler, dag-processor, triggerer; LocalExecutor) + MLflow UI on 127.0.0.1, over the demo's state
+# (UI_ARGS: e.g. --airflow-port 8081 --mlflow-port 5001 --airflow-home DIR --automl-home DIR; see scripts/ui.py)
 ui: install
-	$(PY) scripts/ui.py start
+	$(PY) scripts/ui.py start $(UI_ARGS)
 
 ui-stop:
-	$(PY) scripts/ui.py stop
+	$(PY) scripts/ui.py stop $(UI_ARGS)
+
+# Debian's chromium + chromedriver for the browser test (as root; nothing is downloaded by Selenium or Playwright)
+browser-deps:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	else apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; fi
+
+# the browser test: make ui on a temporary state, log in, trigger the demo from the form, follow the links to MLflow
+test-ui: install browser-deps
+	$(PY) -m pytest tests_ui -p no:cacheprovider $(PYTEST_ARGS)
 
 # benchmarks: each prints a table and writes JSON under benchmarks/results/ (minutes each)
 bench: install

@@ -2,7 +2,8 @@
 
     automl validate CONFIG
     automl run CONFIG [--n-trials N] [--parallelism P]
-    automl leaderboard STUDY --config CONFIG [--top K]
+    automl leaderboard STUDY|CONFIG [--config CONFIG] [--storage URL] [--top K]
+    automl studies CONFIG
 
 ``run`` goes through the same stage functions as the DAG; its trial slots run as
 ``python -m automl.worker`` processes (``parallelism`` at a time) while this process
@@ -110,31 +111,64 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _leaderboard(args: argparse.Namespace) -> int:
-    from automl.study import StorageError, format_leaderboard, leaderboard, open_study
-
-    try:
-        cfg = load_config(args.config)
-        study = open_study(cfg, args.study)
-    except (ConfigError, StorageError) as err:
-        print(err, file=sys.stderr)
-        return 2
-    print(format_leaderboard(leaderboard(study, top=args.top), cfg.metric))
-    return 0
-
-
-def _latest(args: argparse.Namespace) -> int:
+def _study_names(config: StudyConfig) -> list[str]:
+    """The config's studies in the storage, oldest first."""
     import optuna
 
     from automl.study import get_storage
 
-    cfg = load_config(args.config)
-    names = [
-        s.study_name
-        for s in optuna.get_all_study_summaries(get_storage(cfg.storage_url))
-        if s.study_name.startswith(cfg.name + "__")
-    ]
-    print("\n".join(names[-args.top :]))
+    summaries = optuna.get_all_study_summaries(get_storage(config.storage_url), include_best_trial=False)
+    return [s.study_name for s in summaries if s.study_name.startswith(config.name + "__")]
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    """``STUDY`` is a study name (its config is read from the study itself unless ``--config`` names it),
+    or a config file (its latest study)."""
+    import optuna
+
+    from automl.config import default_storage_url
+    from automl.study import (
+        StorageError,
+        format_leaderboard,
+        get_storage,
+        leaderboard,
+        open_study,
+        redact,
+        study_config,
+    )
+
+    try:
+        config = load_config(args.config) if args.config else None
+        name = args.study
+        if name.endswith((".yaml", ".yml")) and Path(name).is_file():
+            config = load_config(name)
+            names = _study_names(config)
+            if not names:
+                raise StorageError(f"no study of config '{config.name}' in {redact(config.storage_url)}; run one first")
+            name = names[-1]
+            print(f"latest study of {args.study}: {name}", file=sys.stderr)
+        if config is None:
+            url = args.storage or default_storage_url()
+            try:
+                stored = optuna.load_study(study_name=name, storage=get_storage(url))
+            except KeyError:
+                raise StorageError(f"study {name!r} does not exist in {redact(url)}") from None
+            config = study_config(stored)
+        study = open_study(config, name)
+    except (ConfigError, StorageError) as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(format_leaderboard(leaderboard(study, top=args.top), config.metric))
+    return 0
+
+
+def _latest(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    print("\n".join(_study_names(cfg)[-args.top :]))
     return 0
 
 
@@ -151,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(fn=_run)
     p = sub.add_parser("leaderboard", help="the top trials of a study")
-    p.add_argument("study", help="study name (see `automl studies CONFIG`)")
-    p.add_argument("--config", type=Path, required=True, help="the study's config (for storage and metric)")
+    p.add_argument("study", help="a study name (see `automl studies CONFIG`), or a config file: its latest study")
+    p.add_argument("--config", type=Path, help="the study's config (default: the one stored with the study)")
+    p.add_argument("--storage", help="study storage URL (default: $AUTOML_STORAGE or .automl/optuna.db)")
     p.add_argument("--top", type=int, default=10)
     p.set_defaults(fn=_leaderboard)
     p = sub.add_parser("studies", help="the latest studies of a config")

@@ -75,6 +75,11 @@ def grpc_address(url: str) -> tuple[str, int]:
     return m.group(1), int(m.group(2))
 
 
+def default_storage_url() -> str:
+    """The study storage of a config that names none: ``$AUTOML_STORAGE``, else SQLite in the state folder."""
+    return os.environ.get("AUTOML_STORAGE") or f"sqlite:///{state_dir() / 'optuna.db'}"
+
+
 class ConfigError(ValueError):
     """A study config is invalid; the message names every bad field."""
 
@@ -520,7 +525,7 @@ class StudyConfig(_Strict):
 
     @property
     def storage_url(self) -> str:
-        return self.storage or os.environ.get("AUTOML_STORAGE") or f"sqlite:///{state_dir() / 'optuna.db'}"
+        return self.storage or default_storage_url()
 
     @property
     def mlflow_uri(self) -> str:

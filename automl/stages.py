@@ -295,9 +295,13 @@ def create_study(
         parent,
         len(seeded),
     )
+    from automl.urls import mlflow_ui_base
+
     return {
         "study_name": study_name,
         "parent_run_id": parent,
+        "experiment_id": tracking.experiment_id(config),
+        "mlflow_ui": mlflow_ui_base(config.mlflow_uri),
         "config_path": config_path,
         "train": features["train"],
         "slots": list(range(config.n_slots)),
@@ -375,6 +379,7 @@ def retrain_best(config_path: str, study_name: str, parent_run_id: str, features
 
     for path in write_study_plots(study, run_dir(study_name) / "plots", config):
         tracking.log_artifact(config, parent_run_id, path, "plots")
+    tracking.write_parent_note(config, parent_run_id, study)  # the trials table and the Airflow back-link
     extra_metrics: dict[str, float] = {}
     if config.is_multi_objective:
         best, extra_metrics = _pareto_report(config, study, parent_run_id, run_dir(study_name))

@@ -26,6 +26,8 @@ from automl.config import StudyConfig
 from automl.paths import state_dir
 
 TAG_RUN_ID = "airflow.run_id"
+TAG_DAG_RUN_URL = "airflow.dag_run_url"
+TAG_NOTE = "mlflow.note.content"  # the run's description in the MLflow UI (markdown)
 TAG_STUDY = "optuna.study_name"
 TAG_TRIAL = "optuna.trial_number"
 _STATUS = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAIL: "FAILED"}
@@ -144,6 +146,8 @@ def start_parent_run(
         "mlflow.runName": study_name,
         **{f"airflow.{k}": str(v) for k, v in airflow.items()},
     }
+    if airflow.get("dag_run_url"):
+        tags[TAG_NOTE] = _airflow_line(airflow)
     run = c.create_run(experiment_id(config), tags=tags, run_name=study_name)
     rid = run.info.run_id
     params = {
@@ -178,6 +182,65 @@ def start_parent_run(
     if features.get("report"):
         c.log_dict(rid, features["report"], "features/selection.json")
     return rid
+
+
+def _airflow_line(airflow: dict[str, str]) -> str:
+    return f"Airflow DAG run: [{airflow.get('dag_id', 'DAG')} / {airflow.get('run_id', '')}]({airflow['dag_run_url']})"
+
+
+def write_parent_note(config: StudyConfig, parent_run_id: str, study: optuna.Study, top: int = 10) -> str:
+    """The parent run's description: the back-link to the Airflow DAG run, the budget and the trials."""
+    from automl.study import progress
+
+    c = client(config)
+    tags = c.get_run(parent_run_id).data.tags
+    direction = "higher" if config.metric_direction == "maximize" else "lower"
+    b = config.budget
+    lines = []
+    if tags.get(TAG_DAG_RUN_URL):
+        lines += [
+            _airflow_line({k.removeprefix("airflow."): v for k, v in tags.items() if k.startswith("airflow.")}),
+            "",
+        ]
+    lines += [
+        f"**Study** `{study.study_name}`: {b.n_trials} trials (n_trials), {b.trials_per_slot} per slot, "
+        f"{b.parallelism} at once, sampler `{config.sampler}`, pruning `{config.pruning.rule}`.",
+        "",
+        f"**{progress(study).line()}**",
+        "",
+        f"| trial | state | cv {config.metric} ({direction} is better) | model | child run |",
+        "| ---: | --- | ---: | --- | --- |",
+    ]
+    runs = _child_runs(c, experiment_id(config), parent_run_id)
+    finished = [t for t in study.get_trials(deepcopy=False, states=tuple(_STATUS))]
+    sign = -1.0 if config.metric_direction == "maximize" else 1.0
+    i = config.objective_names.index(config.metric)  # multi-objective: the metric's entry
+
+    def metric(t: optuna.trial.FrozenTrial) -> float | None:
+        return t.values[i] if t.values is not None else None
+
+    finished.sort(key=lambda t: (t.state != TrialState.COMPLETE, sign * (metric(t) or 0.0), t.number))
+    for t in finished[:top]:
+        value = f"{metric(t):.5f}" if metric(t) is not None else "-"
+        run = runs.get(t.number)
+        link = f"[trial-{t.number}](#/experiments/{run.info.experiment_id}/runs/{run.info.run_id})" if run else "-"
+        lines.append(f"| {t.number} | {t.state.name.lower()} | {value} | {t.params.get('model', '-')} | {link} |")
+    if len(finished) > top:
+        lines.append(f"\n({len(finished) - top} more trials: see the child runs)")
+    note = "\n".join(lines)
+    c.set_tag(parent_run_id, TAG_NOTE, note)
+    return note
+
+
+def slot_runs(config: StudyConfig, parent_run_id: str, slot: int) -> dict[int, str]:
+    """The child runs of one trial slot's trials: trial number -> MLflow run id."""
+    c = client(config)
+    runs = c.search_runs(
+        [experiment_id(config)],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and tags.`automl.slot_key` LIKE '{int(slot)}:%'",
+        max_results=1000,
+    )
+    return {int(r.data.tags[TAG_TRIAL]): r.info.run_id for r in runs if TAG_TRIAL in r.data.tags}
 
 
 def _child_runs(c: MlflowClient, exp_id: str, parent_run_id: str) -> dict[int, Any]:

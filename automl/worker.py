@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import logging
 import os
 import sys
@@ -22,6 +23,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -249,7 +251,33 @@ def main(argv: list[str] | None = None) -> int:
     X, y = load_training_frame(args.data, config.dataset.target)
     done = run_slot(config, args.study, args.slot, X, y, args.parent_run_id)
     log.info("slot %d finished trials %s", args.slot, done)
+    print(RESULT_PREFIX + json.dumps(slot_result(config, args.slot, args.parent_run_id, done)), flush=True)
     return 0
+
+
+RESULT_PREFIX = "automl-slot-result "
+MAX_LISTED = 50  # the result goes to XCom: keep it small whatever trials_per_slot is
+
+
+def slot_result(config: StudyConfig, slot: int, parent_run_id: str | None, done: list[int]) -> dict[str, Any]:
+    """What the slot's task returns (small): the trials it ran now and its trials' MLflow child runs."""
+    runs: dict[int, str] = {}
+    if parent_run_id:
+        from automl import tracking
+
+        try:
+            runs = tracking.slot_runs(config, parent_run_id, slot)
+        except Exception as err:  # MLflow down: the links fall back to the parent run
+            log.warning("could not list the slot's MLflow runs: %s", err)
+    ids = [runs[n] for n in sorted(runs)]
+    return {"slot": slot, "trials": done[:MAX_LISTED], "n_mlflow_runs": len(ids), "mlflow_runs": ids[:MAX_LISTED]}
+
+
+def parse_slot_result(line: str) -> dict[str, Any] | None:
+    """The slot result from one line of the worker's output, if it is that line."""
+    if not line.startswith(RESULT_PREFIX):
+        return None
+    return dict(json.loads(line[len(RESULT_PREFIX) :]))
 
 
 if __name__ == "__main__":

@@ -2,11 +2,19 @@
 and the MLflow UI, on 127.0.0.1, over the same local state that `make demo` uses.
 
     python scripts/ui.py start [--airflow-port 8080] [--mlflow-port 5000]
+                               [--worker-log-port 8793] [--trigger-log-port 8794] [--no-schedules]
     python scripts/ui.py stop
     python scripts/ui.py status
 
-Both services are started in their own process groups; `stop` sends SIGINT to each group first
-(`airflow standalone`'s children do not survive it), then SIGTERM, then SIGKILL to whatever is left.
+`airflow standalone`'s log servers bind all interfaces on ``[logging] worker_log_server_port`` (8793) and
+``trigger_log_server_port`` (8794); ``--worker-log-port`` / ``--trigger-log-port`` (or the environment
+variables ``AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT`` / ``AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT``)
+move them, e.g. to free ports in a test. ``--no-schedules`` sets ``AUTOML_SCHEDULES=off``: every study
+DAG runs only when triggered (unpausing a scheduled DAG would otherwise start its latest interval).
+
+Both services are started in their own process groups; `stop` sends SIGINT to `airflow standalone`
+(which then stops its components) and to MLflow's group, then SIGTERM, then SIGKILL to whatever
+group is left.
 """
 
 from __future__ import annotations
@@ -31,8 +39,9 @@ def paths(args: argparse.Namespace) -> tuple[Path, Path, Path]:
     return airflow_home, automl_home, airflow_home / "ui.json"
 
 
-def service_env(airflow_home: Path, automl_home: Path, dags: Path, airflow_port: int) -> dict[str, str]:
+def service_env(args: argparse.Namespace, airflow_home: Path, automl_home: Path, dags: Path) -> dict[str, str]:
     env = dict(os.environ)
+    airflow_port, mlflow_port = args.airflow_port, args.mlflow_port
     env.update(
         {
             "AIRFLOW_HOME": str(airflow_home),
@@ -44,12 +53,22 @@ def service_env(airflow_home: Path, automl_home: Path, dags: Path, airflow_port:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(airflow_port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{airflow_port}",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{airflow_port}/execution/",
             "AUTOML_HOME": str(automl_home),
             "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",  # standalone launches `airflow` by name
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            # where the operator extra links and the parent run's back-link point
+            "AUTOML_MLFLOW_UI_URL": f"http://127.0.0.1:{mlflow_port}",
+            "AUTOML_AIRFLOW_UI_URL": f"http://127.0.0.1:{airflow_port}",
         }
     )
+    if args.worker_log_port:
+        env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(args.worker_log_port)
+    if args.trigger_log_port:
+        env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"] = str(args.trigger_log_port)
+    if args.no_schedules:
+        env["AUTOML_SCHEDULES"] = "off"
     return env
 
 
@@ -74,7 +93,7 @@ def start(args: argparse.Namespace) -> int:
     airflow_home.mkdir(parents=True, exist_ok=True)
     automl_home.mkdir(parents=True, exist_ok=True)
     dags = Path(args.dags or ROOT / "dags").resolve()
-    env = service_env(airflow_home, automl_home, dags, args.airflow_port)
+    env = service_env(args, airflow_home, automl_home, dags)
     logs = airflow_home / "ui-logs"
     logs.mkdir(exist_ok=True)
     procs = {
@@ -145,13 +164,22 @@ def stop(args: argparse.Namespace) -> int:
         print("nothing to stop")
         return 0
     pids = {k: v for k, v in json.loads(state.read_text()).items() if k in ("airflow", "mlflow")}
+    # SIGINT to `airflow standalone` itself (not its group): it stops its components in order, in
+    # seconds. SIGINT to the whole group makes each component stop on its own and the scheduler's
+    # LocalExecutor workers and the triggerer linger; SIGTERM to the parent orphans them. MLflow's
+    # server stops on SIGINT to its group. Then SIGTERM and SIGKILL to whatever group is left.
     for sig, wait in ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         alive = [pid for pid in pids.values() if _group_alive(pid)]
         if not alive:
             break
-        for pid in alive:
+        for name, pid in pids.items():
+            if pid not in alive:
+                continue
             try:
-                os.killpg(pid, sig)
+                if sig == signal.SIGINT and name == "airflow":
+                    os.kill(pid, sig)
+                else:
+                    os.killpg(pid, sig)
             except ProcessLookupError:
                 pass
         deadline = time.time() + wait
@@ -191,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--automl-home")
     parser.add_argument("--dags", help="dags folder (default: the project's dags/)")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--worker-log-port", type=int, help="[logging] worker_log_server_port (default 8793)")
+    parser.add_argument("--trigger-log-port", type=int, help="[logging] trigger_log_server_port (default 8794)")
+    parser.add_argument("--no-schedules", action="store_true", help="study DAGs run only when triggered")
     args = parser.parse_args(argv)
     return {"start": start, "stop": stop, "status": status}[args.command](args)
 

@@ -45,12 +45,20 @@ features: {trans_primitives: []}
 budget: {n_trials: 4, parallelism: 2, trials_per_slot: 2, cv_folds: 2}
 """)
     home = tmp_path / "home"
-    run = _automl("run", str(config), "--quiet", env_home=home)
+    run = _automl("run", str(config), env_home=home)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "trials: 4 complete" in run.stdout and "holdout accuracy:" in run.stdout
+    # the progress bar (stderr): trials done of n_trials, pruned, best so far
+    bar = run.stderr.replace("\r", "\n").splitlines()
+    assert any("4/4" in line and "pruned 0" in line and "best 0." in line for line in bar), run.stderr[-1500:]
     studies = _automl("studies", str(config), env_home=home).stdout.split()
     assert len(studies) == 1 and studies[0].startswith("clistudy__cli__")
     board = _automl("leaderboard", studies[0], "--config", str(config), env_home=home)
     assert board.returncode == 0 and len(board.stdout.strip().splitlines()) == 1 + 4
+    # without --config: the config stored with the study; or a config file: its latest study
+    assert _automl("leaderboard", studies[0], env_home=home).stdout == board.stdout
+    latest = _automl("leaderboard", str(config), env_home=home)
+    assert latest.stdout == board.stdout and studies[0] in latest.stderr
     missing = _automl("leaderboard", "nope", "--config", str(config), env_home=home)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert _automl("leaderboard", "nope", env_home=home).returncode == 2

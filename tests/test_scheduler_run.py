@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def _api(url: str, token: str | None = None, data: dict | None = None, method: s
 
 def test_triggered_run_succeeds_under_the_scheduler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     airflow_home, automl_home = tmp_path / "airflow", tmp_path / "automl"
-    a_port, m_port = _free_port(), _free_port()
+    a_port, m_port, w_port, t_port = _free_port(), _free_port(), _free_port(), _free_port()
     common = ["--airflow-home", str(airflow_home), "--automl-home", str(automl_home)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     start = subprocess.run(
@@ -50,6 +51,10 @@ def test_triggered_run_succeeds_under_the_scheduler(tmp_path: Path, monkeypatch:
             str(a_port),
             "--mlflow-port",
             str(m_port),
+            "--worker-log-port",  # the log servers too: nothing binds the fixed 8793/8794
+            str(w_port),
+            "--trigger-log-port",
+            str(t_port),
             "--timeout",
             "180",
         ],
@@ -82,7 +87,7 @@ def test_triggered_run_succeeds_under_the_scheduler(tmp_path: Path, monkeypatch:
             {"logical_date": None, "conf": {"n_trials": 6, "trials_per_slot": 1}},
             "POST",
         )
-        deadline = time.time() + 300
+        deadline = time.time() + 480  # generous: the machine may be shared
         while True:
             state = _api(f"{base}/api/v2/dags/automl_tiny/dagRuns/{run['dag_run_id']}", token)["state"]
             if state in ("success", "failed") or time.time() > deadline:
@@ -114,6 +119,30 @@ def test_triggered_run_succeeds_under_the_scheduler(tmp_path: Path, monkeypatch:
         assert parent is not None
         mlflow_run = _api(f"http://127.0.0.1:{m_port}/api/2.0/mlflow/runs/get?run_id={parent}")
         assert mlflow_run["run"]["info"]["status"] == "FINISHED"
+
+        # the operator extra links: the parent run on the study's tasks, each slot's own trial run
+        exp = tracking.experiment_id(config)
+        runs_url = f"{base}/api/v2/dags/automl_tiny/dagRuns/{urllib.parse.quote(run['dag_run_id'], safe='')}"
+        for task_id in ("create_study", "pruning_sensor", "retrain_best", "register_model"):
+            links = _api(f"{runs_url}/taskInstances/{task_id}/links", token)["extra_links"]
+            assert links == {
+                "MLflow run": f"http://127.0.0.1:{m_port}/#/experiments/{exp}/runs/{parent}",
+                "MLflow experiment": f"http://127.0.0.1:{m_port}/#/experiments/{exp}",
+            }, (task_id, links)
+        children = tracking.client(config).search_runs([exp], f"tags.`mlflow.parentRunId` = '{parent}'")
+        by_slot = {int(r.data.tags["automl.slot_key"].split(":")[0]): r.info.run_id for r in children}
+        assert sorted(by_slot) == list(range(6))
+        for slot in (0, 5):
+            links = _api(f"{runs_url}/taskInstances/run_trial/links?map_index={slot}", token)["extra_links"]
+            assert links["MLflow run"] == f"http://127.0.0.1:{m_port}/#/experiments/{exp}/runs/{by_slot[slot]}"
+        # and the parent run links back to the DAG run
+        assert mlflow_run["run"]["data"]["tags"]  # tags as a list of {key, value}
+        tags = {t["key"]: t["value"] for t in mlflow_run["run"]["data"]["tags"]}
+        assert (
+            tags["airflow.dag_run_url"]
+            == f"{base}/dags/automl_tiny/runs/{urllib.parse.quote(run['dag_run_id'], safe='')}"
+        )
+        assert tags["airflow.dag_run_url"] in tags["mlflow.note.content"]
     finally:
         stop = subprocess.run(
             [sys.executable, "scripts/ui.py", "stop", *common],

@@ -54,3 +54,34 @@ def test_a_half_written_child_run_is_rewritten(automl_home: Path) -> None:
     assert tracking.sync_trials(cfg, parent, open_study(cfg, "study-c")) == 1
     runs = c.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
     assert [r.info.status for r in runs] == ["FINISHED"]
+
+
+def test_parent_note_links_back_to_airflow_and_lists_the_trials(automl_home: Path) -> None:
+    from automl.worker import slot_result
+
+    cfg = make_config(budget={"n_trials": 4, "trials_per_slot": 2})
+    url = "http://127.0.0.1:8080/dags/d/runs/manual__1"
+    parent = tracking.start_parent_run(
+        cfg, "study-n", {"dag_id": "d", "run_id": "manual__1", "dag_run_url": url}, {}, {}
+    )
+    run = tracking.client(cfg).get_run(parent)
+    assert run.data.tags[tracking.TAG_DAG_RUN_URL] == url and f"]({url})" in run.data.tags[tracking.TAG_NOTE]
+    create_or_open(cfg, "study-n")
+    frame = read_dataset("sklearn:breast_cancer").sample(120, random_state=3)
+    X, y = frame.drop(columns=["target"]), frame["target"]
+    done = {slot: run_slot(cfg, "study-n", slot, X, y, parent_run_id=parent) for slot in (0, 1)}
+    study = open_study(cfg, "study-n")
+    note = tracking.write_parent_note(cfg, parent, study)
+    assert tracking.client(cfg).get_run(parent).data.tags[tracking.TAG_NOTE] == note
+    assert note.startswith(f"Airflow DAG run: [d / manual__1]({url})") and "4 trials (n_trials)" in note
+    rows = [line for line in note.splitlines() if line.startswith("| ") and "trial-" in line]
+    assert len(rows) == 4
+    values = [float(r.split("|")[3]) for r in rows]
+    assert values == sorted(values, reverse=True) and values[0] == round(study.best_value, 5)  # best first
+    # each slot's result names its own trials' child runs (the "MLflow run" extra link of the slot)
+    for slot, numbers in done.items():
+        result = slot_result(cfg, slot, parent, numbers)
+        assert result["trials"] == numbers and len(result["mlflow_runs"]) == result["n_mlflow_runs"] == 2
+        tags = [tracking.client(cfg).get_run(r).data.tags for r in result["mlflow_runs"]]
+        assert sorted(int(t[tracking.TAG_TRIAL]) for t in tags) == sorted(numbers)
+        assert all(t["automl.slot_key"].startswith(f"{slot}:") for t in tags)

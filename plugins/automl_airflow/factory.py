@@ -7,6 +7,7 @@ Parse-time cost is kept low: this module imports only Airflow's SDK and
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, get_args
 from airflow.sdk import DAG, Param, dag, task
 
 from automl.config import ConfigError, SamplerName, StudyConfig, load_config
+from automl_airflow.mlflow_links import study_task
 from automl_airflow.sensors import StudyProgressSensor
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,11 @@ log = logging.getLogger(__name__)
 START_DATE = datetime(2026, 1, 1)
 OVERRIDE_KEYS = ("n_trials", "timeout_s", "sampler", "parallelism", "trials_per_slot")
 MAX_MAP_LENGTH = 1024  # Airflow's [core] max_map_length default
+
+
+def schedules_enabled() -> bool:
+    """``AUTOML_SCHEDULES=off``: every study DAG runs only when triggered (a sandbox UI, a browser test)."""
+    return os.environ.get("AUTOML_SCHEDULES", "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 def dag_id_for(config_name: str) -> str:
@@ -109,16 +116,21 @@ registered model `{config.registered_model_name}`.
 """
 
 
-def _run_worker(cmd: list[str]) -> None:
-    """Run the worker command, streaming its output into the task log."""
+def _run_worker(cmd: list[str]) -> dict[str, Any]:
+    """Run the worker command, streaming its output into the task log; return its slot result."""
+    from automl.worker import parse_slot_result
+
     log.info("running: %s", " ".join(cmd))
+    result: dict[str, Any] = {}
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             log.info("%s", line.rstrip())
+            result = parse_slot_result(line) or result
         rc = proc.wait()
     if rc != 0:
         raise RuntimeError(f"trial worker exited with status {rc}")
+    return result
 
 
 def build_dag(config: StudyConfig, source: Path) -> DAG:
@@ -126,7 +138,7 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
 
     @dag(
         dag_id=dag_id_for(config.name),
-        schedule=config.schedule,
+        schedule=config.schedule if schedules_enabled() else None,
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
@@ -160,33 +172,38 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
 
             return stages.select_features(data["config_path"], data["study_name"], generated)
 
-        @task
+        @study_task
         def create_study(data: dict[str, Any], features: dict[str, Any], dag_run: Any = None) -> dict[str, Any]:
             from automl import stages
+            from automl.urls import airflow_dag_run_url, airflow_ui_base
 
-            airflow_meta = {"dag_id": dag_run.dag_id, "run_id": dag_run.run_id}
+            airflow_meta = {
+                "dag_id": dag_run.dag_id,
+                "run_id": dag_run.run_id,
+                "dag_run_url": airflow_dag_run_url(airflow_ui_base(), dag_run.dag_id, dag_run.run_id),
+            }
             return stages.create_study(data["config_path"], data["study_name"], airflow_meta, data, features)
 
         @task
         def trial_slots(study: dict[str, Any]) -> list[int]:
             return list(study["slots"])
 
-        @task(max_active_tis_per_dagrun=b.parallelism, map_index_template="slot {{ task.op_kwargs['slot'] }}")
+        @study_task(max_active_tis_per_dagrun=b.parallelism, map_index_template="slot {{ task.op_kwargs['slot'] }}")
         def run_trial(slot: int, study: dict[str, Any]) -> dict[str, Any]:
             from automl.worker import worker_command
 
-            _run_worker(
+            result = _run_worker(
                 worker_command(study["study_name"], slot, study["config_path"], study["train"], study["parent_run_id"])
             )
-            return {"slot": slot}
+            return {**result, "slot": slot}  # trial numbers and child run ids: the "MLflow run" link
 
-        @task(trigger_rule="all_done")
+        @study_task(trigger_rule="all_done")
         def retrain_best(study: dict[str, Any], features: dict[str, Any]) -> dict[str, Any]:
             from automl import stages
 
             return stages.retrain_best(study["config_path"], study["study_name"], study["parent_run_id"], features)
 
-        @task
+        @study_task
         def evaluate_holdout(
             study: dict[str, Any], retrained: dict[str, Any], features: dict[str, Any]
         ) -> dict[str, Any]:
@@ -194,7 +211,7 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
 
             return stages.evaluate_holdout(study["config_path"], study["parent_run_id"], retrained, features)
 
-        @task
+        @study_task
         def register_model(
             study: dict[str, Any], retrained: dict[str, Any], features: dict[str, Any], holdout: dict[str, Any]
         ) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from automl_airflow.mlflow_links import MLFLOW_LINKS
+
 ENDED = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
 
@@ -29,6 +31,7 @@ class StudyProgressSensor(BaseSensorOperator):
 
     template_fields = ("study",)
     ui_color = "#f0e4ff"
+    operator_extra_links = MLFLOW_LINKS
 
     def __init__(self, *, study: Any, trial_task_id: str = "run_trial", **kwargs: Any) -> None:
         kwargs.setdefault("mode", "reschedule")
