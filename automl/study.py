@@ -191,6 +191,27 @@ def stale_trial_ids(study: optuna.Study, stale_after_s: float, now: float | None
     ]
 
 
+ORPHAN_KEY = "automl:orphan"
+
+
+def orphan_trials(study: optuna.Study, older_than_s: float, now: float | None = None) -> list[FrozenTrial]:
+    """RUNNING trials that no slot owns: an ``ask`` whose reply a storage outage lost (the trial was
+    created, the worker never learnt its id, so it never tagged it with its slot key and asked again).
+
+    A worker tags its trial right after ``ask``, so an untagged trial without reports that is older
+    than ``older_than_s`` can only be such a leftover.
+    """
+    now = time.time() if now is None else now
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if "slot_key" not in t.user_attrs
+        and not t.intermediate_values
+        and t.datetime_start is not None
+        and now - t.datetime_start.timestamp() > older_than_s
+    ]
+
+
 def _sqlite_wal(storage: optuna.storages.RDBStorage) -> None:
     """WAL journal + synchronous=NORMAL: readers do not block the writer, and a report costs no fsync.
 
@@ -298,7 +319,7 @@ class Progress:
 def is_result(t: FrozenTrial, retried: set[int]) -> bool:
     """A trial that counts against the budget: finished, and not a failure whose parameters were retried."""
     return t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-        t.state == TrialState.FAIL and t.number not in retried
+        t.state == TrialState.FAIL and t.number not in retried and ORPHAN_KEY not in t.system_attrs
     )
 
 
@@ -313,7 +334,7 @@ def progress(study: optuna.Study) -> Progress:
         total=len(trials),
         complete=len(complete),
         pruned=sum(t.state == TrialState.PRUNED for t in trials),
-        failed=sum(t.state == TrialState.FAIL and t.number not in retried for t in trials),
+        failed=sum(t.state == TrialState.FAIL and is_result(t, retried) for t in trials),
         running=sum(t.state == TrialState.RUNNING for t in trials),
         waiting=sum(t.state == TrialState.WAITING for t in trials),
         best_value=None if best is None else best.values[0 if len(best.values) == 1 else _metric_index(study)],

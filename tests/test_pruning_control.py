@@ -88,6 +88,8 @@ def test_spent_time_budget_stops_every_running_trial(automl_home: Path) -> None:
     create_or_open(cfg, "c4")
     study = open_study(cfg, "c4")
     a, b = study.ask(), study.ask()
+    for i, t in enumerate((a, b)):
+        t.set_user_attr("slot_key", f"{i}:0")  # as workers tag them
     assert enforce(study, cfg).stopped == {}
     report = enforce(study, cfg, now=study.user_attrs["deadline"] + 1)
     assert report.budget_spent and set(report.stopped) == {a.number, b.number}
@@ -149,3 +151,20 @@ def test_a_trial_that_ignores_its_stop_signal_is_enforced_and_ends_pruned(automl
         == {}
     )
     assert not force_prune(study, trial, "again") and stopped == [stubborn.number]
+
+
+def test_an_orphan_of_an_interrupted_ask_is_failed_not_retried_nor_counted(automl_home: Path) -> None:
+    cfg = _config(heartbeat_interval_s=1, stale_after_s=5)
+    create_or_open(cfg, "orphan")
+    study = open_study(cfg, "orphan")
+    orphan = study.ask()  # created, but its worker never learnt its id: no slot key, no report, no beat
+    owned = study.ask()
+    owned.set_user_attr("slot_key", "0:0")
+    enforce(study, cfg)
+    assert study.trials[orphan.number].state == TrialState.RUNNING  # young: could still be tagged
+    enforce(study, cfg, now=time.time() + 6)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[orphan.number].state == TrialState.FAIL and trials[orphan.number].system_attrs["automl:orphan"]
+    assert trials[owned.number].state == TrialState.RUNNING  # a slot's trial is the heartbeat check's business
+    assert not [t for t in trials if t.state == TrialState.WAITING]  # nothing ran: nothing to retry
+    assert progress(study).failed == 0  # and it is not a result against the budget

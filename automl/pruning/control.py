@@ -26,7 +26,7 @@ from automl.pruning.asha import ASHAPruner, HyperbandPruner
 from automl.pruning.base import CentralPruner, Decision, TrialCurve
 from automl.pruning.median import MedianPruner
 from automl.pruning.moasha import MOASHAPruner, VectorCurve
-from automl.study import stale_trial_ids
+from automl.study import ORPHAN_KEY, orphan_trials, stale_trial_ids
 
 STOP_KEY = "automl:stop"
 STOP_AT_KEY = "automl:stop_at"
@@ -212,6 +212,15 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
         t = storage.get_trial(trial_id)
         if fail_and_retry(study, t, f"no heartbeat for {config.pruning.stale_after_s} s"):
             report.stale_failed.append(t.number)
+    # ... and leftovers of an ask interrupted by a storage outage: failed, not retried (nothing ran;
+    # the slot asked again), and not counted against the budget
+    for t in orphan_trials(study, config.pruning.stale_after_s, now):
+        storage.set_trial_system_attr(t._trial_id, ORPHAN_KEY, True)
+        storage.set_trial_system_attr(t._trial_id, "automl:failed_reason", "orphan of an interrupted ask")
+        try:
+            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     # 2. the time budget
     deadline = study.user_attrs.get("deadline")
