@@ -36,7 +36,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-LGB_EARLY_STOP_METRIC = {"roc_auc": "auc", "rmse": "rmse", "mae": "l1", "r2": "l2"}
+
+def early_stop_metric(metric: str, task: str, classes: Any) -> str:
+    """LightGBM's own metric for early stopping on the validation fold (what a hand-written study uses)."""
+    if task == "regression":
+        return {"mae": "l1"}.get(metric, "rmse")
+    if len(classes) > 2:
+        return "multi_logloss"
+    return "auc" if metric == "roc_auc" else "binary_logloss"
 
 
 # ------------------------------------------------------------------ shared
@@ -211,6 +218,7 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
         maximize,
     )
     cores, par = spec["cores"], config.budget.parallelism
+    starts = [tr.datetime_start.timestamp() for tr in trials if tr.datetime_start is not None]
     return {
         "holdout": float(holdout["holdout_score"]),
         "best_cv": float(retrained["best_cv"]),
@@ -225,6 +233,8 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
         "store_init_s": store_init_s,
         "n_features": features["n_selected"],
         "n_generated": features["n_generated"],
+        # from the study's creation (its budget clock starts) to the first trial's start: worker start-up
+        "first_trial_s": (min(starts) - float(study.user_attrs["created_at"])) if starts else None,
         "sensor_passes": passes,
         "sensor_passes_raced": failed_passes,
         "trial_train_s": train_s,
@@ -254,9 +264,7 @@ def _lgb_cv(
     from automl.spaces import LightGBMFamily
 
     native = LightGBMFamily().native_params(params, spec["task"], 0 if classes is None else len(classes), spec["seed"])
-    native["metric"] = LGB_EARLY_STOP_METRIC.get(
-        spec["metric"], "multi_logloss" if native.get("num_class") else "binary_logloss"
-    )
+    native["metric"] = early_stop_metric(spec["metric"], spec["task"], classes)
     scores, rounds = [], []
     for tr, va in folds:
         dtrain = lgb.Dataset(X.iloc[tr], y[tr], free_raw_data=False)

@@ -1,5 +1,6 @@
-"""The quality benchmark end to end: ``--quick`` with a tiny budget runs every method (FLAML when the
-bench extra is installed) and reports sane, well-formed figures; a CSV dataset can be added by path."""
+"""The quality benchmark end to end: ``--quick`` with a small budget runs ours, plain TPE, the LightGBM
+floor and FLAML (when the bench extra is installed) and reports sane, well-formed figures; a CSV
+dataset can be added by path."""
 
 from __future__ import annotations
 
@@ -26,10 +27,10 @@ def run_bench(*args: str, timeout: int = 600) -> tuple[dict, str]:
 @pytest.mark.slow
 def test_quick_run_reports_every_method(tmp_path: Path) -> None:
     has_flaml = importlib.util.find_spec("flaml") is not None
-    methods = ["ours", "tpe", "random", "lgbm_default"] + (["flaml"] if has_flaml else [])
+    methods = ["ours", "tpe", "lgbm_default"] + (["flaml"] if has_flaml else [])  # random: tpe's code path
     out = tmp_path / "quality.json"
-    last, stdout = run_bench("--quick", "--budget", "8", "--methods", *methods, "--out", str(out))
-    assert set(last) == KEYS and last["bench"] == "quality" and last["datasets"] == 1
+    last, stdout = run_bench("--quick", "--budget", "20", "--methods", *methods, "--out", str(out))
+    assert set(last) == KEYS and last["bench"] == "quality" and last["datasets"] == 1, stdout
     assert last["wins_vs_tpe"] in (0, 1)
     assert last["wins_vs_flaml"] in ((0, 1) if has_flaml else (None,))
     assert 0.0 <= last["worst_rel_gap"] < 0.1  # roc_auc on breast_cancer: every method is far above chance
@@ -44,7 +45,7 @@ def test_quick_run_reports_every_method(tmp_path: Path) -> None:
         assert r["trials"] >= 1 and r["cpu_s"] > 0 and r["wall_s"] > 0
     ours, tpe = rows["ours"], rows["tpe"]
     assert ours["trials"] >= 2 and tpe["trials"] >= 2 and rows["lgbm_default"]["trials"] == 1
-    assert ours["search_s"] >= 7  # time-bound: the trial phase lasts the budget
+    assert ours["search_s"] >= 16  # time-bound: the trial phase lasts about the budget
     assert ours["trials"] >= ours["pruned"] + ours["budget_cut"]
     assert ours["curve"] and ours["curve"][-1][1] == pytest.approx(ours["best_cv"])
     summary = report["summary"]["per_dataset"]["breast_cancer"]
