@@ -249,9 +249,7 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ plain Optuna baselines
 def _lgb_cv(
     params: dict[str, Any],
-    X: pd.DataFrame,
-    y: np.ndarray,
-    folds: list[tuple[np.ndarray, np.ndarray]],
+    folds: list[tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]],
     spec: dict[str, Any],
     classes: Any,
     max_rounds: int,
@@ -266,9 +264,9 @@ def _lgb_cv(
     native = LightGBMFamily().native_params(params, spec["task"], 0 if classes is None else len(classes), spec["seed"])
     native["metric"] = early_stop_metric(spec["metric"], spec["task"], classes)
     scores, rounds = [], []
-    for tr, va in folds:
-        dtrain = lgb.Dataset(X.iloc[tr], y[tr], free_raw_data=False)
-        dvalid = lgb.Dataset(X.iloc[va], y[va], reference=dtrain)
+    for X_tr, y_tr, X_va, y_va in folds:
+        dtrain = lgb.Dataset(X_tr, y_tr, free_raw_data=False)
+        dvalid = lgb.Dataset(X_va, y_va, reference=dtrain)
         booster = lgb.train(
             native,
             dtrain,
@@ -276,10 +274,10 @@ def _lgb_cv(
             valid_sets=[dvalid],
             callbacks=[lgb.early_stopping(early_stopping, verbose=False)],
         )
-        pred = np.asarray(booster.predict(X.iloc[va], num_iteration=booster.best_iteration))
+        pred = np.asarray(booster.predict(X_va, num_iteration=booster.best_iteration))
         if classes is not None:
             pred = as_proba(pred)
-        scores.append(score_predictions(spec["metric"], y[va], pred, classes))
+        scores.append(score_predictions(spec["metric"], y_va, pred, classes))
         rounds.append(booster.best_iteration or max_rounds)
     return float(np.mean(scores)), max(1, int(round(float(np.mean(rounds)))))
 
@@ -297,14 +295,18 @@ def run_optuna(spec: dict[str, Any], sampler_name: str) -> dict[str, Any]:
     X_train, y_train, X_hold, y_hold, config = split(spec)
     Xc, Xh = categorical(X_train, X_hold)
     y, yh, classes = encode_target(spec, y_train, y_hold)
-    folds = list(cv_splitter(config).split(X_train, y_train))
+    # the fold frames are cut once, before the search: trial threads only read them (a diamonds run
+    # whose threads sliced one shared frame concurrently ended in a segmentation fault once)
+    folds = [
+        (Xc.iloc[tr].copy(), y[tr], Xc.iloc[va].copy(), y[va]) for tr, va in cv_splitter(config).split(X_train, y_train)
+    ]
     b = config.budget
     family = LightGBMFamily()
 
     def objective(trial: optuna.Trial) -> float:
         t0 = time.perf_counter()
         params = family.suggest(trial, "")
-        value, rounds = _lgb_cv(params, Xc, y, folds, spec, classes, b.max_rounds, b.early_stopping_rounds)
+        value, rounds = _lgb_cv(params, folds, spec, classes, b.max_rounds, b.early_stopping_rounds)
         trial.set_user_attr("best_rounds", rounds)
         trial.set_user_attr("train_seconds", time.perf_counter() - t0)
         return value
