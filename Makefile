@@ -36,7 +36,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e ".[k8s,dev,bench]"
 	touch $(BENCH_STAMP)
 
-# search quality vs plain Optuna TPE, random search, FLAML and LightGBM defaults (~45 min; QUALITY_ARGS=--quick: ~3 min)
+# search quality vs plain Optuna TPE, random search, FLAML and LightGBM defaults (~37 min; QUALITY_ARGS=--quick: ~3 min)
 bench-quality: $(BENCH_STAMP)
 	$(PY) -m benchmarks.quality $(QUALITY_ARGS)
 

@@ -18,6 +18,11 @@ the result row back. Methods:
 
 Every method splits the data with the platform's own ``validate`` + ``split_holdout`` and the
 same seed, so the holdout rows are identical, and scores with ``automl.metrics``.
+
+Best-CV values are not strictly comparable across methods: the Optuna baselines stop each fold at
+its own best iteration (the usual hand-written loop), which reads slightly optimistic next to ours
+(one round count for all folds, the best mean) and ours scores its generated + selected features.
+The holdout score is the comparison that counts.
 """
 
 from __future__ import annotations
