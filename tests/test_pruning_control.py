@@ -168,3 +168,16 @@ def test_an_orphan_of_an_interrupted_ask_is_failed_not_retried_nor_counted(autom
     assert trials[owned.number].state == TrialState.RUNNING  # a slot's trial is the heartbeat check's business
     assert not [t for t in trials if t.state == TrialState.WAITING]  # nothing ran: nothing to retry
     assert progress(study).failed == 0  # and it is not a result against the budget
+
+
+def test_a_stop_signal_for_a_trial_that_just_ended_is_a_no_op(automl_home: Path) -> None:
+    from automl.pruning.control import signal_stop
+
+    cfg = _config()
+    create_or_open(cfg, "race")
+    study = open_study(cfg, "race")
+    t = study.ask()
+    frozen = study._storage.get_trial(t._trial_id)  # what the sensor read while the trial ran
+    study.tell(t, 0.5)  # ... then the worker told its result
+    assert signal_stop(study, frozen, "pruned") is False
+    assert STOP_KEY not in study.trials[0].system_attrs and study.trials[0].state == TrialState.COMPLETE

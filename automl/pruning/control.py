@@ -61,17 +61,27 @@ def curve_of(t: FrozenTrial) -> TrialCurve:
 
 def _record(study: optuna.Study, trial: FrozenTrial, decision: Decision) -> None:
     storage = study._storage
-    for rung in decision.passed:
-        storage.set_trial_system_attr(trial._trial_id, f"{PASSED_PREFIX}{rung}", True)
+    try:
+        for rung in decision.passed:
+            storage.set_trial_system_attr(trial._trial_id, f"{PASSED_PREFIX}{rung}", True)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return  # the trial ended between our read and this write: nothing to decide any more
     if decision.stop:
         signal_stop(study, trial, decision.reason or "pruned")
 
 
-def signal_stop(study: optuna.Study, trial: FrozenTrial, reason: str, now: float | None = None) -> None:
-    """Tell a running trial to stop: the reason, and when it was said (for enforcement)."""
+def signal_stop(study: optuna.Study, trial: FrozenTrial, reason: str, now: float | None = None) -> bool:
+    """Tell a running trial to stop: the reason, and when it was said (for enforcement).
+
+    Returns False when the trial ended meanwhile (its worker told a result first): no signal needed.
+    """
     storage = study._storage
-    storage.set_trial_system_attr(trial._trial_id, STOP_AT_KEY, time.time() if now is None else now)
-    storage.set_trial_system_attr(trial._trial_id, STOP_KEY, reason)
+    try:
+        storage.set_trial_system_attr(trial._trial_id, STOP_AT_KEY, time.time() if now is None else now)
+        storage.set_trial_system_attr(trial._trial_id, STOP_KEY, reason)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    return True
 
 
 class SignalPruner(optuna.pruners.BasePruner):
@@ -215,9 +225,9 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
     # ... and leftovers of an ask interrupted by a storage outage: failed, not retried (nothing ran;
     # the slot asked again), and not counted against the budget
     for t in orphan_trials(study, config.pruning.stale_after_s, now):
-        storage.set_trial_system_attr(t._trial_id, ORPHAN_KEY, True)
-        storage.set_trial_system_attr(t._trial_id, "automl:failed_reason", "orphan of an interrupted ask")
         try:
+            storage.set_trial_system_attr(t._trial_id, ORPHAN_KEY, True)
+            storage.set_trial_system_attr(t._trial_id, "automl:failed_reason", "orphan of an interrupted ask")
             storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
@@ -228,8 +238,8 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
         report.budget_spent = True
         for t in running:
             if STOP_KEY not in t.system_attrs:
-                signal_stop(study, t, "time budget spent", now)
-                report.stopped[t.number] = "time budget spent"
+                if signal_stop(study, t, "time budget spent", now):
+                    report.stopped[t.number] = "time budget spent"
         return report
     # 3. the pruning rule
     if config.is_multi_objective:
