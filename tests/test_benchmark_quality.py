@@ -72,7 +72,15 @@ def test_custom_csv_dataset(tmp_path: Path) -> None:
     assert row["dataset"] == "diab" and row["metric"] == "rmse" and 30 < row["holdout"] < 90
 
     bad = subprocess.run(
-        [sys.executable, "-m", "benchmarks.quality", "--dataset", f"{csv}:nope:regression"],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.quality",
+            "--dataset",
+            f"{csv}:nope:regression",
+            "--methods",
+            "lgbm_default",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
