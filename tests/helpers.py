@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from automl.config import StudyConfig, parse_config
@@ -25,3 +27,23 @@ def make_config(**overrides: Any) -> StudyConfig:
         else:
             data[key] = value
     return parse_config(data)
+
+
+def mlflow_server_command(port: int, store: Path) -> list[str]:
+    """A lean MLflow tracking server on 127.0.0.1 (one worker, SQLite store and artifacts under ``store``);
+    run it with ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`` in its environment."""
+    mlflow = Path(sys.executable).parent / "mlflow"
+    return [
+        str(mlflow),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{store / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(store / "artifacts"),
+    ]

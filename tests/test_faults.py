@@ -27,7 +27,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from helpers import make_config
+from helpers import make_config, mlflow_server_command
 from optuna.trial import TrialState
 
 from automl.config import StudyConfig
@@ -235,22 +235,8 @@ def test_storage_proxy_restart_while_trials_run_loses_nothing(private_pg: Privat
 
 
 def _mlflow_server(port: int, store: Path) -> subprocess.Popen[str]:
-    mlflow = Path(sys.executable).parent / "mlflow"
     proc = subprocess.Popen(
-        [
-            str(mlflow),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{store / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(store / "artifacts"),
-        ],
+        mlflow_server_command(port, store),
         env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

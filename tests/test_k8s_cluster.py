@@ -38,6 +38,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import POSTGRES_URL, ROOT, TEST_DAGS
+from helpers import mlflow_server_command
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow, pytest.mark.postgres]
 
@@ -132,22 +133,8 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
     """An MLflow tracking server on 127.0.0.1 (pods reach it with hostNetwork)."""
     d = tmp_path_factory.mktemp("mlflow")
     port = _free_port()
-    mlflow = Path(sys.executable).parent / "mlflow"
     proc = subprocess.Popen(
-        [
-            str(mlflow),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{d / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(d / "artifacts"),
-        ],
+        mlflow_server_command(port, d),
         env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         stdout=open(d / "server.log", "wb"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
