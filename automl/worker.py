@@ -30,7 +30,7 @@ from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import StudyConfig, config_from_json
 from automl.objective import evaluate_trial
@@ -73,10 +73,18 @@ def worker_command(
     return cmd
 
 
-def _wait_for_capacity(study: optuna.Study, parallelism: int, deadline: float | None) -> None:
-    """Honour the run's parallelism: wait while that many trials already run."""
+def _wait_for_capacity(
+    study: optuna.Study, parallelism: int, deadline: float | None, trials: list[FrozenTrial] | None = None
+) -> None:
+    """Honour the run's parallelism: wait while that many trials already run.
+
+    ``trials``: the study's trials as just read, for the first check (saves a read per trial).
+    """
     while True:
-        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if trials is None:
+            trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        trials = None
         if running < parallelism or (deadline is not None and time.time() >= deadline):
             return
         time.sleep(0.5)
@@ -182,7 +190,7 @@ def _slot_trial(
     if deadline is not None and time.time() >= deadline:
         log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
         return _STOP
-    _wait_for_capacity(study, config.budget.parallelism, deadline)
+    _wait_for_capacity(study, config.budget.parallelism, deadline, trials)
     trial = study.ask()  # an enqueued retry (WAITING) comes first
     asked[key] = trial._trial_id
     trial.set_user_attr("slot_key", key)
@@ -336,5 +344,20 @@ def parse_slot_result(line: str) -> dict[str, Any] | None:
     return dict(json.loads(line[len(RESULT_PREFIX) :]))
 
 
+def exit_now(code: int) -> None:
+    """End the worker process without the interpreter's teardown.
+
+    By now the slot's threads are joined and its results written; what is left is freeing the
+    objects of some thousand modules (pandas, scikit-learn, SciPy, MLflow), about 0.6 s of CPU
+    per slot. The exit handlers still run (logging is flushed), then the process ends.
+    """
+    import atexit
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())  # an exception still ends the usual way, with its traceback
