@@ -243,26 +243,65 @@ def slot_runs(config: StudyConfig, parent_run_id: str, slot: int) -> dict[int, s
     return {int(r.data.tags[TAG_TRIAL]): r.info.run_id for r in runs if TAG_TRIAL in r.data.tags}
 
 
-def _child_runs(c: MlflowClient, exp_id: str, parent_run_id: str) -> dict[int, Any]:
-    runs = c.search_runs([exp_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=50000)
+def _child_runs(c: MlflowClient, exp_id: str, parent_run_id: str, numbers: list[int] | None = None) -> dict[int, Any]:
+    """The parent's child runs by trial number: all of them, or (``numbers``) only those trials'.
+
+    A worker logs a few trials at a time: asking for them by their tag keeps that check cheap,
+    where listing every child run grew with the study.
+    """
+    parent = f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    runs: list[Any] = []
+    if numbers is None:
+        runs += c.search_runs([exp_id], filter_string=parent, max_results=50000)
+    else:
+        for n in sorted(set(numbers)):
+            runs += c.search_runs(
+                [exp_id], filter_string=f"{parent} and tags.`{TAG_TRIAL}` = '{int(n)}'", max_results=100
+            )
     return {int(r.data.tags[TAG_TRIAL]): r for r in runs if TAG_TRIAL in r.data.tags}
 
 
 def sync_trials(config: StudyConfig, parent_run_id: str, study: optuna.Study, numbers: list[int] | None = None) -> int:
     """Log finished trials as child runs of the parent; returns how many were newly logged."""
-    c = client(config)
-    exp_id = experiment_id(config)
-    logged = _child_runs(c, exp_id, parent_run_id)
+    trials = study.get_trials(deepcopy=False, states=tuple(_STATUS))
+    if numbers is not None:
+        wanted = set(numbers)
+        trials = [t for t in trials if t.number in wanted]
+    return log_trials(config, parent_run_id, study.study_name, trials)
+
+
+def log_trials(
+    config: StudyConfig,
+    parent_run_id: str,
+    study_name: str,
+    trials: list[optuna.trial.FrozenTrial],
+    c: MlflowClient | None = None,
+    exp_id: str | None = None,
+    check_all: bool | None = None,
+) -> int:
+    """Log these finished trials as child runs unless they are logged already; returns how many were new.
+
+    Idempotent: a trial with a finished child run is skipped; a RUNNING child run (an attempt
+    that died while writing it) is deleted and written again. ``c`` and ``exp_id`` let a caller
+    that logs often reuse its client. The existing child runs are looked up per trial for a few
+    trials and listed all at once for many (``check_all`` overrides).
+    """
+    trials = [t for t in trials if t.state in _STATUS]
+    if not trials:
+        return 0
+    c = c or client(config)
+    exp_id = exp_id or experiment_id(config)
+    if check_all is None:
+        check_all = len(trials) > 20
+    logged = _child_runs(c, exp_id, parent_run_id, None if check_all else [t.number for t in trials])
     new = 0
-    for t in study.get_trials(deepcopy=False, states=tuple(_STATUS)):
-        if numbers is not None and t.number not in numbers:
-            continue
+    for t in trials:
         prior = logged.get(t.number)
         if prior is not None:
             if prior.info.status != "RUNNING":
                 continue
             c.delete_run(prior.info.run_id)  # half-written by an attempt that died: write again
-        _log_trial(c, exp_id, parent_run_id, study.study_name, config, t)
+        _log_trial(c, exp_id, parent_run_id, study_name, config, t)
         new += 1
     return new
 
