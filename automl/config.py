@@ -190,6 +190,11 @@ class FeaturesConfig(_Strict):
     corr_threshold: float = Field(0.95, gt=0.0, le=1.0)
     null_threshold: float = Field(0.95, gt=0.0, le=1.0)
     max_features: int | None = Field(None, ge=1, description="keep at most this many, by LightGBM importance under CV")
+    generated_must_help: bool = Field(
+        True,
+        description="single table: keep DFS's generated columns only if they improve a quick LightGBM's CV loss "
+        "on the training rows over the original columns alone",
+    )
     leakage: LeakageConfig = LeakageConfig()  # frozen, so sharing the default is safe
 
 

@@ -174,7 +174,12 @@ def select_features(config_path: str, study_name: str, generated: dict[str, Any]
     import pandas as pd
 
     from feature_engineering.dfs import FeatureError, load_feature_definitions, save_feature_definitions
-    from feature_engineering.selection import FeatureSelector, LeakageGuard, ModelBasedSelector
+    from feature_engineering.selection import (
+        FeatureSelector,
+        GeneratedFeatureCheck,
+        LeakageGuard,
+        ModelBasedSelector,
+    )
 
     config = read_config(config_path)
     fc = config.features
@@ -211,6 +216,28 @@ def select_features(config_path: str, study_name: str, generated: dict[str, Any]
         for col, value in leaks.items():
             dropped[col] = f"suspected leakage: one-feature CV score {value:.4f}"
         kept = [c for c in kept if c not in leaks]
+    generated_check: dict[str, Any] = {}
+    if fc.select and fc.generated_must_help and not config.dataset.relational:
+        t0 = time.perf_counter()
+        from featuretools.feature_base import IdentityFeature
+
+        original = [n for f in features if isinstance(f, IdentityFeature) for n in f.get_feature_names()]
+        check = GeneratedFeatureCheck(config.task, seed=config.seed).fit(X[kept], y, original)
+        generated_check = {"scores": check.scores_, "kept_generated": check.keep_generated_}
+        timings["generated_check"] = time.perf_counter() - t0
+        if not check.keep_generated_ and check.scores_:
+            log.info(
+                "generated features dropped: CV loss %.5g with them vs %.5g on the original columns",
+                check.scores_["with_generated"],
+                check.scores_["original"],
+            )
+            for col in kept:
+                if col not in original:
+                    dropped[col] = (
+                        f"generated features did not improve CV loss ({check.scores_['with_generated']:.5g} "
+                        f"with them vs {check.scores_['original']:.5g} without)"
+                    )
+            kept = [c for c in kept if c in original]
     importances: dict[str, float] = {}
     if fc.select and fc.max_features is not None and len(kept) > fc.max_features:
         t0 = time.perf_counter()
@@ -241,6 +268,7 @@ def select_features(config_path: str, study_name: str, generated: dict[str, Any]
         "kept": kept,
         "dropped": dropped,
         "leaks": leaks,
+        "generated_check": generated_check,
         "importances": importances,
         "seconds": timings,
         "fitted_on_rows": int(train.shape[0]),

@@ -75,3 +75,37 @@ def test_selection_that_drops_everything_is_an_error() -> None:
     dfs = DeepFeatureSynthesis(trans_primitives=[]).fit(frame)
     with pytest.raises(ValueError, match="dropped every feature"):
         FeatureSelector().fit(dfs.transform(frame), dfs.features_)
+
+
+def _dfs_matrix(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    cols = {c: rng.normal(size=n) for c in "abcd"}
+    fm = (
+        DeepFeatureSynthesis(trans_primitives=["multiply_numeric"])
+        .fit(pd.DataFrame(cols))
+        .transform(pd.DataFrame(cols))
+    )
+    return fm, cols["a"], cols["b"]
+
+
+def test_generated_features_kept_when_they_help() -> None:
+    from feature_engineering.selection import GeneratedFeatureCheck
+
+    fm, a, b = _dfs_matrix(600, 0)
+    y = pd.Series((a * b > 0).astype(int))  # an interaction: the product column carries it, trees struggle without
+    check = GeneratedFeatureCheck("classification", seed=0).fit(fm, y, ["a", "b", "c", "d"])
+    assert check.scores_["with_generated"] < check.scores_["original"]
+    assert check.keep_generated_
+
+
+def test_generated_features_dropped_when_they_do_not_help() -> None:
+    from feature_engineering.selection import GeneratedFeatureCheck
+
+    fm, a, _ = _dfs_matrix(600, 1)
+    y = pd.Series(3.0 * a + np.random.default_rng(2).normal(scale=0.1, size=600))  # additive: originals suffice
+    check = GeneratedFeatureCheck("regression", seed=0).fit(fm, y, ["a", "b", "c", "d"])
+    assert check.scores_["with_generated"] >= check.scores_["original"]
+    assert not check.keep_generated_
+    # nothing generated among the columns: nothing to compare, nothing scored
+    only = GeneratedFeatureCheck("regression").fit(fm[["a", "b"]], y, ["a", "b", "c", "d"])
+    assert only.scores_ == {} and not only.keep_generated_
