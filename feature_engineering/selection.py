@@ -80,6 +80,14 @@ def _numeric(X: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _quick_lgbm(classification: bool, seed: int, **kwargs: Any) -> Any:
+    """The small LightGBM that the model-based selection steps fit (100 trees, one thread)."""
+    import lightgbm as lgb
+
+    cls = lgb.LGBMClassifier if classification else lgb.LGBMRegressor
+    return cls(n_estimators=100, learning_rate=0.1, num_leaves=15, random_state=seed, n_jobs=1, verbosity=-1, **kwargs)
+
+
 def _splitter(classification: bool, cv: int, seed: int) -> Any:
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -142,7 +150,6 @@ class ModelBasedSelector:
         self.seed = seed
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> ModelBasedSelector:
-        import lightgbm as lgb
         import numpy as np
 
         cls = self.task == "classification"
@@ -150,15 +157,7 @@ class ModelBasedSelector:
         Xn = _numeric(X).to_numpy()
         importance = np.zeros(X.shape[1])
         for tr, _ in splitter.split(Xn, y):
-            model = (lgb.LGBMClassifier if cls else lgb.LGBMRegressor)(
-                n_estimators=100,
-                learning_rate=0.1,
-                num_leaves=15,
-                random_state=self.seed,
-                n_jobs=1,
-                verbosity=-1,
-                importance_type="gain",
-            )
+            model = _quick_lgbm(cls, self.seed, importance_type="gain")
             model.fit(Xn[tr], y.iloc[tr])
             importance += model.feature_importances_
         order = np.argsort(-importance, kind="stable")
@@ -187,7 +186,6 @@ class GeneratedFeatureCheck:
         self.min_gain = min_gain
 
     def _cv_loss(self, X: pd.DataFrame, y: pd.Series) -> float:
-        import lightgbm as lgb
         import numpy as np
         from sklearn.metrics import log_loss, mean_squared_error
 
@@ -196,9 +194,7 @@ class GeneratedFeatureCheck:
         labels = np.unique(y.to_numpy()) if cls else None
         losses = []
         for tr, va in _splitter(cls, self.cv, self.seed).split(Xn, y):
-            model = (lgb.LGBMClassifier if cls else lgb.LGBMRegressor)(
-                n_estimators=100, learning_rate=0.1, num_leaves=15, random_state=self.seed, n_jobs=1, verbosity=-1
-            )
+            model = _quick_lgbm(cls, self.seed)
             model.fit(Xn[tr], y.iloc[tr])
             if cls:
                 losses.append(log_loss(y.iloc[va], model.predict_proba(Xn[va]), labels=labels))
