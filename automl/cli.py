@@ -53,6 +53,14 @@ def _run_trials(config: StudyConfig, study: dict[str, object], quiet: bool) -> N
     failed = 0
     bar = tqdm(total=config.budget.n_trials, unit="trial", disable=quiet, dynamic_ncols=True)
     poke = min(config.pruning.poke_interval_s, 2)
+
+    def update() -> None:
+        p = stages.pruning_pass(str(study["config_path"]), str(study["study_name"]))
+        bar.n = p["finished"]
+        best = "-" if p["best_value"] is None else f"{p['best_value']:.5f}"
+        bar.set_postfix_str(f"pruned {p['pruned']}, failed {p['failed']}, running {p['running']}, best {best}")
+        bar.refresh()
+
     last = 0.0
     while pending or running:
         while pending and len(running) < config.budget.parallelism:
@@ -65,16 +73,10 @@ def _run_trials(config: StudyConfig, study: dict[str, object], quiet: bool) -> N
                 failed += 1
         running = still
         if time.time() - last >= poke:
-            p = stages.pruning_pass(str(study["config_path"]), str(study["study_name"]))
-            bar.n = p["finished"]
-            best = "-" if p["best_value"] is None else f"{p['best_value']:.5f}"
-            bar.set_postfix_str(f"pruned {p['pruned']}, failed {p['failed']}, running {p['running']}, best {best}")
-            bar.refresh()
+            update()
             last = time.time()
         time.sleep(0.2)
-    p = stages.pruning_pass(str(study["config_path"]), str(study["study_name"]))
-    bar.n = p["finished"]
-    bar.refresh()
+    update()  # the final state: every slot has exited, so no trial is left running
     bar.close()
     if failed:
         print(f"warning: {failed} trial slot process(es) exited with an error", file=sys.stderr)
