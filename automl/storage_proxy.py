@@ -102,8 +102,10 @@ def backend_storage(url: str, pool_size: int) -> optuna.storages.BaseStorage:
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("postgresql"):
         engine_kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=60, connect_args={"connect_timeout": 10})
+    from automl.fast_storage import FastRDBStorage
+
     try:
-        rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        rdb = FastRDBStorage(url, engine_kwargs=engine_kwargs)
     except Exception as err:
         raise StorageUnavailable(f"cannot open study storage {redact(url)}: {type(err).__name__}: {err}") from None
     return optuna.storages.get_storage(rdb)  # Optuna's _CachedStorage: finished trials are served from memory

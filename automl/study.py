@@ -52,7 +52,8 @@ def get_storage(
     """Open the study storage, with one clear error when it is unreachable.
 
     ``grpc://host:port`` connects to Optuna's gRPC storage proxy (``python -m automl.storage_proxy``)
-    in front of PostgreSQL; anything else is an Optuna RDB URL. ``heartbeat=(interval_s, grace_s)``
+    in front of PostgreSQL; anything else is an Optuna RDB URL, opened as
+    :class:`automl.fast_storage.FastRDBStorage` (Optuna's schema, cheaper per-trial calls). ``heartbeat=(interval_s, grace_s)``
     enables Optuna's heartbeats on an RDB storage; through the proxy, heartbeats are a trial system
     attribute instead (:func:`record_heartbeat`), checked by :func:`stale_trial_ids`.
     """
@@ -75,8 +76,10 @@ def get_storage(
         kwargs["engine_kwargs"] = {"pool_pre_ping": True}
     if heartbeat is not None:
         kwargs["heartbeat_interval"], kwargs["grace_period"] = heartbeat
+    from automl.fast_storage import FastRDBStorage
+
     try:
-        storage = optuna.storages.RDBStorage(url, **kwargs)
+        storage = FastRDBStorage(url, **kwargs)
     except Exception as err:  # SQLAlchemy raises many types; name the storage once
         raise StorageUnavailable(
             f"cannot open study storage {redact(url)}: {type(err).__name__}: {redact(str(err))}"
