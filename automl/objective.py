@@ -144,19 +144,29 @@ def _cv_lightgbm(
     folds = []
     for tr, va in cv_splitter(config).split(X, y):
         p = clone(pre).fit(X.iloc[tr])
-        booster = lgb.Booster(native, lgb.Dataset(p.transform(X.iloc[tr]), y_enc[tr], params={"verbosity": -1}))
-        folds.append((booster, p.transform(X.iloc[va]), y_enc[va]))
+        one = {"verbosity": -1, "num_threads": 1}  # all-core OpenMP stalls when the slots fill the cores
+        train = lgb.Dataset(p.transform(X.iloc[tr]), y_enc[tr], params=one)
+        # no built-in metric: the validation fold's predictions are kept up to date by LightGBM as trees
+        # are added (eval_valid hands them to our metric), instead of predicting with every tree per report
+        booster = lgb.Booster({**native, "metric": "None"}, train)
+        X_va = p.transform(X.iloc[va])
+        booster.add_valid(lgb.Dataset(X_va, y_enc[va], reference=train, params=one), "validation")
+        folds.append((booster, X_va, y_enc[va]))
+
+    def fold_score(pred: np.ndarray, y_va: np.ndarray) -> float:
+        if config.metric in CLASS_METRICS and pred.ndim == 1:
+            pred = np.column_stack([1.0 - pred, pred])
+        return score_predictions(config.metric, y_va, pred, classes)
+
     rounds, best, best_rounds, curve = 0, None, 0, []
     while rounds < b.max_rounds:
         chunk = min(b.report_every, b.max_rounds - rounds)
         fold_scores = []
-        for booster, X_va, y_va in folds:
+        for booster, _, y_va in folds:
             for _ in range(chunk):
                 booster.update()
-            pred = np.asarray(booster.predict(X_va, num_threads=1))  # all-core OpenMP here stalls under load
-            if config.metric in CLASS_METRICS and pred.ndim == 1:
-                pred = np.column_stack([1.0 - pred, pred])
-            fold_scores.append(score_predictions(config.metric, y_va, pred, classes))
+            (result,) = booster.eval_valid(feval=lambda pred, _data, y_va=y_va: ("m", fold_score(pred, y_va), True))
+            fold_scores.append(float(result[2]))
         rounds += chunk
         mean = float(np.mean(fold_scores))
         curve.append(mean)
