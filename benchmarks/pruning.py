@@ -86,6 +86,7 @@ def run_one(
     spec: dict[str, Any], method: str, seed: int, n_trials: int, eta: int, rung_value: str, grace: int = 1
 ) -> dict[str, Any]:
     config = study_config(spec, seed, n_trials, eta, rung_value, grace)
+    assert config.dataset.source is not None
     frame = read_dataset(config.dataset.source)
     X, y = frame.drop(columns=["target"]), frame["target"]
     study = optuna.create_study(
@@ -112,6 +113,23 @@ def run_one(
         "cpu_s": time.process_time() - cpu,
         "wall_s": time.perf_counter() - wall,
     }
+
+
+def noise_floor(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per study with 2+ seeds: the unpruned best CV of each seed and the largest relative gap between two."""
+    out = []
+    for spec in STUDIES:
+        best = [r["best_cv"] for r in rows if r["method"] == "none" and r["dataset"] == spec["dataset"]]
+        if len(best) >= 2:
+            out.append(
+                {
+                    "dataset": spec["dataset"],
+                    "model": spec["model"],
+                    "best": best,
+                    "gap": (max(best) - min(best)) / abs(max(best)),
+                }
+            )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,9 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "goal: ours saves >= 75% of compute with the best score within 0.1% of no pruning, and beats optuna_sha on both"
     )
+    # the noise floor of "best score": the same unpruned search with another sampler seed lands this far apart
+    floor = noise_floor(rows)
+    if floor:
+        print("\nunpruned best CV across seeds (same study, other sampler seed): the loss scale that is search luck")
+        print("| dataset | model | best CV per seed | largest relative gap between seeds |")
+        print("|---|---|---|---|")
+        for f in floor:
+            print(f"| {f['dataset']} | {f['model']} | {', '.join(f'{v:.5f}' for v in f['best'])} | {f['gap']:.3%} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
+    out.write_text(json.dumps({"rows": rows, "summary": summary, "noise_floor": floor}, indent=2))
     print(f"wrote {out}")
     print(
         json.dumps(
