@@ -13,7 +13,7 @@ it overrides only:
 - ``get_trial`` and ``_get_trials`` (what ``get_all_trials`` and Optuna's read cache call): one
   statement for the trial rows and one UNION ALL statement for all their child rows;
 - ``set_trial_intermediate_value``, ``set_trial_user_attr``, ``set_trial_system_attr`` and
-  ``set_trial_param``: the trial's state checked and the row upserted in one short transaction;
+  ``_set_trial_param`` (what ``set_trial_param`` and Optuna's read cache call): the trial's state checked and the row upserted in one short transaction;
 - ``set_trial_state_values`` (row lock, values upserted, state and times set) and ``create_new_trial``
   without a template (study row lock, insert, number = trials before it), as Optuna does them.
 
@@ -262,25 +262,31 @@ class FastRDBStorage(optuna.storages.RDBStorage):
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         self._set_attr(_S, trial_id, key, value)
 
-    def set_trial_param(
+    def _set_trial_param(
         self,
         trial_id: int,
         param_name: str,
         param_value_internal: float,
         distribution: distributions.BaseDistribution,
+        previous_distribution: distributions.BaseDistribution | None,
     ) -> None:
+        # Optuna's read cache calls this one (with the distribution it has seen for the name), the
+        # public set_trial_param calls it with None, as in RDBStorage
         with self.engine.begin() as conn:
             study_id = self._check_updatable(conn, trial_id)
-            previous = conn.execute(
-                sa.select(_P.c.distribution_json)
-                .join(_T, _T.c.trial_id == _P.c.trial_id)
-                .where(_T.c.study_id == study_id, _P.c.param_name == param_name)
-                .limit(1)
-            ).scalar_one_or_none()
-            if previous is not None:
-                distributions.check_distribution_compatibility(
-                    distributions.json_to_distribution(previous), distribution
-                )
+            if previous_distribution is not None:
+                distributions.check_distribution_compatibility(previous_distribution, distribution)
+            else:
+                previous = conn.execute(
+                    sa.select(_P.c.distribution_json)
+                    .join(_T, _T.c.trial_id == _P.c.trial_id)
+                    .where(_T.c.study_id == study_id, _P.c.param_name == param_name)
+                    .limit(1)
+                ).scalar_one_or_none()
+                if previous is not None:
+                    distributions.check_distribution_compatibility(
+                        distributions.json_to_distribution(previous), distribution
+                    )
             conn.execute(
                 _P.insert().values(
                     trial_id=trial_id,

@@ -177,3 +177,24 @@ def test_concurrent_asks_get_distinct_numbers(url: str) -> None:
         assert all(t.datetime_start and t.datetime_complete and t.datetime_complete >= t.datetime_start for t in trials)
     finally:
         optuna.delete_study(study_name=name, storage=storage)
+
+
+def test_params_through_optunas_read_cache(url: str) -> None:
+    """Optuna's read cache calls ``_set_trial_param`` with the distribution it has seen: still checked, still stored."""
+    name = f"cached-{uuid.uuid4().hex[:8]}"
+    fast = get_storage(url)
+    study = optuna.create_study(study_name=name, storage=fast)
+    cached = study._storage
+    assert type(cached).__name__ == "_CachedStorage"
+    try:
+        a, b = study.ask(), study.ask()
+        a.suggest_float("x", 0, 1)
+        with pytest.raises(ValueError, match="Cannot set different distribution kind"):
+            cached.set_trial_param(b._trial_id, "x", 1, CategoricalDistribution(["p", "q"]))
+        b.suggest_float("x", 0, 1)
+        b.suggest_int("n", 1, 9)
+        plain = optuna.storages.RDBStorage(url)
+        assert plain.get_trial(b._trial_id).params == b.params and set(b.params) == {"x", "n"}
+        assert plain.get_trial(a._trial_id).distributions == {"x": FloatDistribution(0, 1)}
+    finally:
+        optuna.delete_study(study_name=name, storage=fast)
