@@ -13,7 +13,8 @@ it overrides only:
 - ``get_trial`` and ``_get_trials`` (what ``get_all_trials`` and Optuna's read cache call): one
   statement for the trial rows and one UNION ALL statement for all their child rows;
 - ``set_trial_intermediate_value``, ``set_trial_user_attr``, ``set_trial_system_attr`` and
-  ``_set_trial_param`` (what ``set_trial_param`` and Optuna's read cache call): the trial's state checked and the row upserted in one short transaction;
+  ``_set_trial_param`` (what ``set_trial_param`` and Optuna's read cache call): the trial's state
+  checked and the row written in one short transaction;
 - ``set_trial_state_values`` (row lock, values upserted, state and times set) and ``create_new_trial``
   without a template (study row lock, insert, number = trials before it), as Optuna does them.
 
@@ -47,7 +48,6 @@ _U = models.TrialUserAttributeModel.__table__
 _S = models.TrialSystemAttributeModel.__table__
 _VT = models.TrialValueModel.TrialValueType
 _IVT = models.TrialIntermediateValueModel.TrialIntermediateValueType
-_UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
 
 
 def _local(utc: datetime.datetime | None) -> datetime.datetime | None:
