@@ -402,8 +402,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--out", default="benchmarks/results/quality.json")
+    parser.add_argument(
+        "--ours-config",
+        default="{}",
+        help='JSON merged into ours\' study config, to measure a variant (e.g. \'{"features": {"enabled": false}}\')',
+    )
     parser.add_argument("--keep-workdir", action="store_true", help="keep run folders and logs")
     args = parser.parse_args(argv)
+    try:
+        ours_config = json.loads(args.ours_config)
+        assert isinstance(ours_config, dict)
+    except (ValueError, AssertionError):
+        parser.error(f"--ours-config must be a JSON object, got {args.ours_config!r}")
 
     cores = os.cpu_count() or 1
     names = args.datasets or (["breast_cancer"] if args.quick else ([] if args.dataset else list(DEFAULT_DATASETS)))
@@ -443,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
                 "budget_s": b,
                 "cores": cores,
                 "workdir": str(workdir),
+                "ours_config": ours_config,
             }
             row = run_child(spec, workdir, hard_limit_s=4 * b + 600)
             rows.append(row)

@@ -73,6 +73,9 @@ def study_config(spec: dict[str, Any], name: str, home: Path | None = None) -> A
             "trials_per_slot": per_slot,
         },
     }
+    variant = spec.get("ours_config", {}) if name != "split" else {}  # the split stays the same for all
+    for key, value in variant.items():  # a variant of ours (--ours-config)
+        data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
     if home is not None:  # a private, already-initialized store per run (no warm start from other runs)
         data["storage"] = f"sqlite:///{home / 'optuna.db'}"
         data["tracking_uri"] = f"sqlite:///{home / 'mlflow.db'}"
