@@ -393,6 +393,12 @@ class StudyConfig(_Strict):
         120, ge=0, le=3600, description="workers retry a storage outage with backoff for this long, then fail"
     )
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; default SQLite in the state dir")
+    mlflow_live_trials: Literal["all", "unpruned", "none"] = Field(
+        "unpruned",
+        description="which trials the workers log to MLflow as they end (the rest reach MLflow when the study "
+        "ends, through the final sync): 'unpruned' keeps the CPU that logging the many pruned trials would take "
+        "for the search while it runs",
+    )
     schedule: str | None = None
     seed: int = 0
     warm_start: WarmStartConfig = WarmStartConfig()  # frozen, so sharing the default is safe

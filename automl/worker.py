@@ -135,7 +135,8 @@ def run_slot(
     deadline = study.user_attrs.get("deadline")
     done_now: list[int] = []
     asked: dict[str, int] = {}  # slot key -> trial id of its last ask (to find it if the outage hit before tagging)
-    mlflow_log = MlflowLogger(config, study, parent_run_id) if parent_run_id else None
+    live = config.mlflow_live_trials != "none"
+    mlflow_log = MlflowLogger(config, study, parent_run_id) if parent_run_id and live else None
     try:
         for j in range(slot_trial_count(config, slot)):
             key = f"{slot}:{j}"
@@ -239,6 +240,10 @@ def record_constraints(trial: optuna.Trial, config: StudyConfig) -> None:
 class MlflowLogger:
     """Log finished trials as MLflow child runs from a background thread.
 
+    Which trials: ``config.mlflow_live_trials`` ("unpruned" by default: complete and failed trials
+    now, pruned ones by the final sync when the study ends, so that logging the many pruned
+    trials does not take CPU from the search while it runs).
+
     The trial loop only queues a trial number; the thread logs what is queued, several trials
     at once when they pile up, with one client it keeps. Best effort: when MLflow is down or
     locked the batch is skipped with a warning, its results are safe in the study storage and
@@ -287,6 +292,8 @@ class MlflowLogger:
                 trials = [
                     storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, n)) for n in numbers
                 ]
+                if self.config.mlflow_live_trials == "unpruned":  # pruned ones: the final sync logs them
+                    trials = [t for t in trials if t.state != optuna.trial.TrialState.PRUNED]
                 tracking.log_trials(
                     self.config, self.parent_run_id, self.study.study_name, trials, self._client, self._exp_id
                 )

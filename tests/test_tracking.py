@@ -1,6 +1,7 @@
 """MLflow logging is idempotent: re-running a stage or a sync creates no duplicates."""
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from helpers import make_config
@@ -85,3 +86,36 @@ def test_parent_note_links_back_to_airflow_and_lists_the_trials(automl_home: Pat
         tags = [tracking.client(cfg).get_run(r).data.tags for r in result["mlflow_runs"]]
         assert sorted(int(t[tracking.TAG_TRIAL]) for t in tags) == sorted(numbers)
         assert all(t["automl.slot_key"].startswith(f"{slot}:") for t in tags)
+
+
+def test_workers_log_unpruned_trials_live_and_the_sync_adds_the_pruned(automl_home: Path) -> None:
+    """Default ``mlflow_live_trials: unpruned``: a slot logs complete trials as they end; the pruned ones
+    (most trials of a pruned search) reach MLflow through the final sync, with the step they stopped at."""
+    cfg = make_config(
+        budget={"n_trials": 8, "trials_per_slot": 8, "cv_folds": 2, "max_rounds": 60, "report_every": 10},
+        pruning={"rule": "asha", "min_resource": 10, "reduction_factor": 3},
+        model_space=["lightgbm"],
+    )
+    assert cfg.mlflow_live_trials == "unpruned"
+    parent = tracking.start_parent_run(cfg, "study-live", {}, {}, {})
+    create_or_open(cfg, "study-live")
+    frame = read_dataset("sklearn:breast_cancer").sample(200, random_state=3)
+    run_slot(cfg, "study-live", 0, frame.drop(columns=["target"]), frame["target"], parent_run_id=parent)
+    study = open_study(cfg, "study-live")
+    pruned = {t.number for t in study.trials if t.state.name == "PRUNED"}
+    complete = {t.number for t in study.trials if t.state.name == "COMPLETE"}
+    assert pruned and complete and len(pruned | complete) == 8
+
+    c, exp = tracking.client(cfg), tracking.experiment_id(cfg)
+
+    def children() -> dict[int, Any]:
+        runs = c.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+        return {int(r.data.tags[tracking.TAG_TRIAL]): r for r in runs}
+
+    assert set(children()) == complete  # live: the unpruned trials only
+    assert tracking.sync_trials(cfg, parent, study) == len(pruned)
+    assert tracking.sync_trials(cfg, parent, study) == 0  # idempotent
+    runs = children()
+    assert set(runs) == pruned | complete
+    for n in pruned:
+        assert runs[n].data.tags["optuna.state"] == "PRUNED" and "automl.pruned_at_step" in runs[n].data.tags
