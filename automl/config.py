@@ -345,6 +345,14 @@ class MultiObjectiveConfig(_Strict):
     latency_batch_size: int = Field(256, ge=1, le=100_000)
     latency_repeats: int = Field(15, ge=3, le=1000)
     population_size: int = Field(10, ge=2, le=1000, description="nsga2: population per generation")
+    crossover: Literal["uniform", "sbx", "blxalpha", "vsbx"] = Field(
+        "uniform", description="nsga2: crossover of numeric parameters (Optuna's; categorical ones always uniform)"
+    )
+    mutation: Literal["resample", "polynomial"] = Field(
+        "resample",
+        description="nsga2: 'resample' draws a mutated parameter anew; 'polynomial' moves it near its value "
+        "(Deb's polynomial mutation, Optuna's PolynomialMutation)",
+    )
 
     @field_validator("objectives", mode="before")
     @classmethod

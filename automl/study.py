@@ -18,7 +18,7 @@ import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.config import StudyConfig, parse_config
+from automl.config import MultiObjectiveConfig, StudyConfig, parse_config
 from automl.spaces import ModelSpace
 
 T = TypeVar("T")
@@ -232,6 +232,26 @@ def _sqlite_wal(storage: optuna.storages.RDBStorage) -> None:
     storage.engine.dispose()  # connections opened before the listener reopen with it
 
 
+def _nsga2(mo: MultiObjectiveConfig | None, seed: int) -> optuna.samplers.NSGAIISampler:
+    """NSGA-II with the config's population and operators (Optuna's crossovers and mutations)."""
+    from optuna.samplers import nsgaii
+
+    if mo is None:
+        return optuna.samplers.NSGAIISampler(population_size=10, seed=seed)
+    crossover = {
+        "uniform": nsgaii.UniformCrossover,
+        "sbx": nsgaii.SBXCrossover,
+        "blxalpha": nsgaii.BLXAlphaCrossover,
+        "vsbx": nsgaii.VSBXCrossover,
+    }[mo.crossover]()
+    with warnings.catch_warnings():  # the operators are marked experimental in Optuna 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        mutation = nsgaii.PolynomialMutation() if mo.mutation == "polynomial" else None
+        return optuna.samplers.NSGAIISampler(
+            population_size=mo.population_size, crossover=crossover, mutation=mutation, seed=seed
+        )
+
+
 def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
     """Build the config's sampler. ``seed_offset`` keeps parallel workers from drawing the same points."""
     seed = config.seed + seed_offset
@@ -245,7 +265,7 @@ def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.B
         )
     if name == "nsga2":
         mo = config.multi_objective
-        return optuna.samplers.NSGAIISampler(population_size=mo.population_size if mo else 10, seed=seed)
+        return _nsga2(mo, seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":

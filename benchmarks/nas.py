@@ -48,10 +48,18 @@ ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("random", "nsga2", "nsga2_moasha")
 
 
-def bench_config(seed: int, method: str, population: int, epochs: int, folds: int) -> StudyConfig:
+def bench_config(
+    seed: int,
+    method: str,
+    population: int,
+    epochs: int,
+    folds: int,
+    crossover: str = "uniform",
+    mutation: str = "resample",
+) -> StudyConfig:
     data = yaml.safe_load((ROOT / "dags" / "studies" / "nas_digits_pareto.yaml").read_text())
     data.update(seed=seed, sampler="random" if method == "random" else "nsga2")
-    data["multi_objective"]["population_size"] = population
+    data["multi_objective"].update(population_size=population, crossover=crossover, mutation=mutation)
     data["multi_objective"]["latency_repeats"] = 7
     data["budget"].update(max_epochs=epochs, cv_folds=folds, early_stopping_epochs=3)
     data["pruning"] = {**data["pruning"], "rule": "asha" if method == "nsga2_moasha" else "none"}
@@ -61,7 +69,7 @@ def bench_config(seed: int, method: str, population: int, epochs: int, folds: in
 def run_one(
     seed: int, method: str, args: argparse.Namespace, X: Any, y: Any, step_budget: int | None
 ) -> dict[str, Any]:
-    config = bench_config(seed, method, args.population, args.epochs, args.folds)
+    config = bench_config(seed, method, args.population, args.epochs, args.folds, args.crossover, args.mutation)
     study = optuna.create_study(directions=config.directions, sampler=make_sampler(config))
     wall, cpu = time.perf_counter(), time.process_time()
     steps, spent = [], 0
@@ -111,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--population", type=int, default=10)
+    parser.add_argument("--crossover", default="uniform", choices=["uniform", "sbx", "blxalpha", "vsbx"])
+    parser.add_argument("--mutation", default="resample", choices=["resample", "polynomial"])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/results/nas.json")

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 from automl.config import ConfigError
 from automl.data import read_dataset
 from automl.multiobjective.study import front, is_feasible, pick, reference_point, study_hypervolume
-from automl.study import create_or_open, leaderboard, open_study, progress
+from automl.study import create_or_open, leaderboard, make_sampler, open_study, progress
 from automl.worker import record_constraints, run_slot
 
 MO = {
@@ -47,11 +47,31 @@ def mo_config(**overrides):
         ({"sampler": "cmaes"}, "'cmaes' is single-objective"),
         ({"pruning": {"rule": "median"}}, "support 'asha' (MO-ASHA) or 'none'"),
         ({"model_space": ["torch_cnn"]}, "needs dataset.image_shape"),
+        ({"multi_objective": {**MO, "crossover": "pmx"}}, "crossover"),
+        ({"multi_objective": {**MO, "mutation": "gauss"}}, "mutation"),
     ],
 )
 def test_bad_multi_objective_configs_name_the_problem(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         mo_config(**overrides)
+
+
+@pytest.mark.parametrize(("crossover", "mutation"), [("uniform", "resample"), ("sbx", "polynomial")])
+def test_nsga2_operators_come_from_the_config_and_breed_within_bounds(crossover: str, mutation: str) -> None:
+    config = mo_config(multi_objective={**MO, "population_size": 4, "crossover": crossover, "mutation": mutation})
+    sampler = make_sampler(config)
+    assert isinstance(sampler, optuna.samplers.NSGAIISampler)
+    strategy = sampler._child_generation_strategy
+    assert type(strategy._crossover).__name__ == {"uniform": "UniformCrossover", "sbx": "SBXCrossover"}[crossover]
+    assert (strategy._mutation is None) == (mutation == "resample")
+    # a real NSGA-II study over a few generations: children stay inside the bounds, the front improves on gen 0
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    study.optimize(
+        lambda t: ((x := t.suggest_float("x", 0, 1)) ** 2 + (z := t.suggest_float("z", 0, 1)), (1 - x) ** 2 + z), 24
+    )
+    assert all(0 <= t.params["x"] <= 1 and 0 <= t.params["z"] <= 1 for t in study.trials)
+    gen0 = min(sum(t.values) for t in study.trials[:4])
+    assert min(sum(t.values) for t in study.trials[4:]) <= gen0
 
 
 def _add(study: optuna.Study, config, acc: float, latency: float, memory: float) -> None:
