@@ -7,7 +7,11 @@ For each study (LightGBM on breast_cancer and wine, a torch MLP on digits) and s
 - ``optuna_sha``: Optuna's default ``SuccessiveHalvingPruner()`` inside the trial;
 - ``ours``: the platform's central ASHA rule (``automl.pruning``), applied at every report
   exactly as the pruning sensor applies it (trials run one after another here, so the
-  sensor's decision and the worker's own check coincide).
+  sensor's decision and the worker's own check coincide);
+- ``none_reseeded`` (a control): no pruning, the same data folds, only the sampler's seed changed.
+  Its "loss" is what search luck alone moves the best score by: any pruner that changes which
+  trials the sampler learns from (all of them, once they stop a trial the sampler would have
+  ranked among its best) draws from that same spread.
 
 Same sampler seed, same trial budget and the same objective code as the platform's
 workers (``automl.objective.evaluate_trial``). Compute = training steps (boosting rounds
@@ -48,7 +52,8 @@ STUDIES: list[dict[str, Any]] = [
     {"dataset": "wine", "model": "lightgbm", "metric": "roc_auc", "min_resource": 10},
     {"dataset": "digits", "model": "torch_mlp", "metric": "accuracy", "min_resource": 1},
 ]
-METHODS = ("none", "optuna_sha", "ours")
+METHODS = ("none", "optuna_sha", "ours", "none_reseeded")
+RESEED = 10_000  # none_reseeded: sampler seed offset (the folds keep the study's seed)
 RESCORE_SEED, RESCORE_FOLDS = 1_000, 5
 
 
@@ -86,7 +91,7 @@ def study_config(
 
 
 def pruner_for(method: str, config: StudyConfig) -> optuna.pruners.BasePruner:
-    if method == "none":
+    if method in ("none", "none_reseeded"):
         return optuna.pruners.NopPruner()
     if method == "optuna_sha":
         return optuna.pruners.SuccessiveHalvingPruner()
@@ -101,7 +106,9 @@ def run_one(
     frame = read_dataset(config.dataset.source)
     X, y = frame.drop(columns=["target"]), frame["target"]
     study = optuna.create_study(
-        direction=config.metric_direction, sampler=make_sampler(config), pruner=pruner_for(method, config)
+        direction=config.metric_direction,
+        sampler=make_sampler(config, seed_offset=RESEED if method == "none_reseeded" else 0),
+        pruner=pruner_for(method, config),
     )
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(n_trials):

@@ -28,6 +28,13 @@ def test_small_run_reports_saving_losses_and_rescored_scores(tmp_path: Path, cap
         assert r["train_steps"] > 0 and r["best_trial"] in range(6)
         if r["method"] == "none":
             assert r["pruned"] == 0 and r["saved"] == 0.0 and r["loss"] == 0.0 and r["rescored_loss"] == 0.0
+    # the control: unpruned, same folds, another sampler seed, so other trials (not a copy of "none")
+    for seed in (0, 1):
+        base, control = (
+            next(r for r in rows if r["method"] == m and r["seed"] == seed) for m in ("none", "none_reseeded")
+        )
+        assert control["pruned"] == 0
+        assert (control["train_steps"], control["best_cv"]) != (base["train_steps"], base["best_cv"])
     # the re-scored value is not the search's own CV value (other folds, refitted at the chosen stopping point)
     assert any(abs(r["rescored"] - r["best_cv"]) > 1e-9 for r in rows)
     # pruning saves training steps over the two seeds
