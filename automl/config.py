@@ -228,8 +228,8 @@ class PruningConfig(_Strict):
     min_resource: int | None = Field(
         None,
         ge=1,
-        description="asha/hyperband: step of the first rung; default: the first report "
-        "(report_every boosting rounds for LightGBM, 1 epoch or fold otherwise)",
+        description="asha/hyperband: step of the first rung; default: the first report for LightGBM "
+        "(report_every boosting rounds) and fold-wise models, max_epochs // reduction_factor epochs for torch",
     )
     reduction_factor: int = Field(3, ge=2, description="asha/hyperband: keep the top 1/eta at each rung")
     min_trials_at_rung: int = Field(1, ge=1, description="asha: a rung judges only once this many trials reached it")
@@ -563,7 +563,13 @@ class StudyConfig(_Strict):
         """The pruning rules' first rung (in the step unit of the searched models)."""
         if self.pruning.min_resource is not None:
             return self.pruning.min_resource
-        return self.budget.report_every if "lightgbm" in self.model_space else 1
+        if "lightgbm" in self.model_space:
+            return self.budget.report_every
+        if set(self.model_space) <= {"torch_mlp", "torch_cnn"}:
+            # a net's first epochs rank it by its learning rate, not by where it ends (benchmarks.pruning,
+            # digits: the final best trial ranked 21st of 40 after one epoch): judge first at max_epochs / eta
+            return max(1, self.budget.max_epochs // self.pruning.reduction_factor)
+        return 1
 
     @property
     def max_resource(self) -> int:

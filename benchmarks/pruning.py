@@ -48,9 +48,10 @@ from automl.pruning.control import SignalPruner, make_rule
 from automl.study import make_sampler
 
 STUDIES: list[dict[str, Any]] = [
-    {"dataset": "breast_cancer", "model": "lightgbm", "metric": "roc_auc", "min_resource": 10},
-    {"dataset": "wine", "model": "lightgbm", "metric": "roc_auc", "min_resource": 10},
-    {"dataset": "digits", "model": "torch_mlp", "metric": "accuracy", "min_resource": 1},
+    # min_resource None: the platform's default first rung (10 rounds = the first report; 30 // 3 = 10 epochs)
+    {"dataset": "breast_cancer", "model": "lightgbm", "metric": "roc_auc", "min_resource": None},
+    {"dataset": "wine", "model": "lightgbm", "metric": "roc_auc", "min_resource": None},
+    {"dataset": "digits", "model": "torch_mlp", "metric": "accuracy", "min_resource": None},
 ]
 METHODS = ("none", "optuna_sha", "ours", "none_reseeded")
 RESEED = 10_000  # none_reseeded: sampler seed offset (the folds keep the study's seed)

@@ -81,3 +81,24 @@ def test_overrides_are_validated() -> None:
         cfg.with_overrides({"n_trials": -1})
     with pytest.raises(ConfigError, match="unknown override"):
         cfg.with_overrides({"metric": "accuracy"})
+
+
+@pytest.mark.parametrize(
+    ("model_space", "pruning", "budget", "first"),
+    [
+        (["lightgbm"], {}, {"report_every": 10}, 10),  # the first report
+        (["torch_mlp"], {}, {"max_epochs": 30}, 10),  # max_epochs // eta: early epochs rank by learning rate
+        (["torch_cnn"], {"reduction_factor": 4}, {"max_epochs": 30}, 7),
+        (["torch_mlp"], {}, {"max_epochs": 2}, 1),
+        (["torch_mlp"], {"min_resource": 1}, {"max_epochs": 30}, 1),  # an explicit rung wins
+        (["logistic_regression"], {}, {}, 1),  # one fold at a time
+    ],
+)
+def test_first_rung_defaults_per_model_family(model_space: list, pruning: dict, budget: dict, first: int) -> None:
+    extra = {
+        "dataset": {"source": "sklearn:digits", "target": "target", "image_shape": [8, 8]},
+        "metric": "accuracy",
+        "features": {"enabled": False, "select": False},
+    }
+    config = make_config(model_space=model_space, pruning={"rule": "asha", **pruning}, budget=budget, **extra)
+    assert config.first_rung == first
