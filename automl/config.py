@@ -231,7 +231,9 @@ class PruningConfig(_Strict):
         description="asha/hyperband: step of the first rung; default: the first report for LightGBM "
         "(report_every boosting rounds) and fold-wise models, max_epochs // reduction_factor epochs for torch",
     )
-    reduction_factor: int = Field(3, ge=2, description="asha/hyperband: keep the top 1/eta at each rung")
+    # 4 (Optuna's SuccessiveHalvingPruner default too): in benchmarks.pruning, 5 seeds x 3 studies, eta 4 saved
+    # 77.3% of training steps at a 0.051% mean best-CV loss per study; eta 3 saved 73.2% at 0.068%
+    reduction_factor: int = Field(4, ge=2, description="asha/hyperband: keep the top 1/eta at each rung")
     min_trials_at_rung: int = Field(1, ge=1, description="asha: a rung judges only once this many trials reached it")
     rung_value: Literal["current", "best"] = Field(
         "current", description="asha: compare the value on reaching a rung (as Optuna does), or the best value up to it"

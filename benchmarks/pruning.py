@@ -48,7 +48,7 @@ from automl.pruning.control import SignalPruner, make_rule
 from automl.study import make_sampler
 
 STUDIES: list[dict[str, Any]] = [
-    # min_resource None: the platform's default first rung (10 rounds = the first report; 30 // 3 = 10 epochs)
+    # min_resource None: the platform's default first rung (10 rounds = the first report; 30 // 4 = 7 epochs)
     {"dataset": "breast_cancer", "model": "lightgbm", "metric": "roc_auc", "min_resource": None},
     {"dataset": "wine", "model": "lightgbm", "metric": "roc_auc", "min_resource": None},
     {"dataset": "digits", "model": "torch_mlp", "metric": "accuracy", "min_resource": None},
@@ -59,8 +59,10 @@ RESCORE_SEED, RESCORE_FOLDS = 1_000, 5
 
 
 def study_config(
-    spec: dict[str, Any], seed: int, n_trials: int, eta: int = 3, rung_value: str = "current", grace: int = 1
+    spec: dict[str, Any], seed: int, n_trials: int, eta: int | None = None, rung_value: str = "current", grace: int = 1
 ) -> StudyConfig:
+    # eta None: the platform's default reduction factor
+    eta_field = {} if eta is None else {"reduction_factor": eta}
     return parse_config(
         {
             "name": f"bench-{spec['dataset']}",
@@ -74,7 +76,7 @@ def study_config(
                 "rule": "asha",
                 "mode": "central",
                 "min_resource": spec["min_resource"],
-                "reduction_factor": eta,
+                **eta_field,
                 "min_trials_at_rung": grace,
                 "rung_value": rung_value,
             },
@@ -100,7 +102,7 @@ def pruner_for(method: str, config: StudyConfig) -> optuna.pruners.BasePruner:
 
 
 def run_one(
-    spec: dict[str, Any], method: str, seed: int, n_trials: int, eta: int, rung_value: str, grace: int = 1
+    spec: dict[str, Any], method: str, seed: int, n_trials: int, eta: int | None, rung_value: str, grace: int = 1
 ) -> dict[str, Any]:
     config = study_config(spec, seed, n_trials, eta, rung_value, grace)
     assert config.dataset.source is not None
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", default="benchmarks/results/pruning.json")
-    parser.add_argument("--eta", type=int, default=3, help="ours: reduction factor")
+    parser.add_argument("--eta", type=int, default=None, help="ours: reduction factor (default: the platform's)")
     parser.add_argument(
         "--rung-value", default="current", choices=["current", "best"], help="ours: value judged at a rung"
     )

@@ -87,8 +87,8 @@ def test_overrides_are_validated() -> None:
     ("model_space", "pruning", "budget", "first"),
     [
         (["lightgbm"], {}, {"report_every": 10}, 10),  # the first report
-        (["torch_mlp"], {}, {"max_epochs": 30}, 10),  # max_epochs // eta: early epochs rank by learning rate
-        (["torch_cnn"], {"reduction_factor": 4}, {"max_epochs": 30}, 7),
+        (["torch_mlp"], {}, {"max_epochs": 30}, 7),  # max_epochs // eta (4): early epochs rank by learning rate
+        (["torch_cnn"], {"reduction_factor": 3}, {"max_epochs": 30}, 10),
         (["torch_mlp"], {}, {"max_epochs": 2}, 1),
         (["torch_mlp"], {"min_resource": 1}, {"max_epochs": 30}, 1),  # an explicit rung wins
         (["logistic_regression"], {}, {}, 1),  # one fold at a time
