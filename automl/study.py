@@ -46,6 +46,11 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
 
 
+# PostgreSQL ends a session left idle inside a transaction this long (our transactions are single
+# statements or a few, milliseconds apart); the stuck process's next call fails and is retried as transient
+IDLE_IN_TRANSACTION_TIMEOUT_S = 10.0
+
+
 def get_storage(
     url: str, heartbeat: tuple[int, int] | None = None, connect_timeout_s: float = 5.0
 ) -> optuna.storages.BaseStorage:
@@ -70,8 +75,17 @@ def get_storage(
         # several worker processes write: wait for the lock instead of failing at once
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     elif url.startswith("postgresql"):
-        # pre_ping: connections that died with a server restart are replaced, not handed out
-        kwargs["engine_kwargs"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": int(connect_timeout_s)}}
+        # pre_ping: connections that died with a server restart are replaced, not handed out.
+        # A process that hangs inside a transaction (frozen, or cut off by the network) would hold its
+        # row locks for as long as its connection lives, and the sensor's force-prune of that very trial
+        # would wait behind them: the server ends such a session after IDLE_IN_TRANSACTION_TIMEOUT_S.
+        kwargs["engine_kwargs"] = {
+            "pool_pre_ping": True,
+            "connect_args": {
+                "connect_timeout": int(connect_timeout_s),
+                "options": f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TRANSACTION_TIMEOUT_S * 1000)}",
+            },
+        }
     else:
         kwargs["engine_kwargs"] = {"pool_pre_ping": True}
     if heartbeat is not None:

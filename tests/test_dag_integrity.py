@@ -30,6 +30,8 @@ def test_every_dag_has_tags_docs_and_retries(dagbag) -> None:  # type: ignore[no
         assert dag.doc_md, f"{dag.dag_id} has no doc_md"
         for t in dag.tasks:
             assert t.retries >= 1, f"{dag.dag_id}.{t.task_id} has no retries"
+            if t.task_id == "pruning_sensor":  # Airflow's stale-poke race (apache/airflow#71172) may cost a retry
+                assert t.retries >= 3, f"{dag.dag_id}.pruning_sensor has {t.retries} retries"
 
 
 def test_graph_matches_the_design(dagbag) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ re-run of the same DAG run: tests/test_worker_killed.py and tests/test_dag_e2e.p
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import signal
@@ -310,3 +311,57 @@ def test_mlflow_server_down_during_trials_loses_nothing(automl_home: Path, tmp_p
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-v"]))
+
+
+HUNG_WORKER = """
+import sys, time
+import automl.study as s
+s.IDLE_IN_TRANSACTION_TIMEOUT_S = float(sys.argv[3])
+from automl.fast_storage import _I
+storage = s.get_storage(sys.argv[1])
+conn = storage.engine.connect()
+tx = conn.begin()  # a worker's report, frozen before its commit: the trial's row stays key-share locked
+storage._check_updatable(conn, int(sys.argv[2]))
+storage._upsert(conn, _I, {"trial_id": int(sys.argv[2]), "step": 1},
+                {"intermediate_value": 0.5, "intermediate_value_type": "FINITE"})
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_force_prune_is_not_held_up_by_a_worker_hung_inside_a_transaction(postgres_url: str) -> None:
+    """A worker frozen mid-transaction (SIGSTOP, a VM pause, a cut network) keeps its locks on its trial's
+    row while its connection lives; the sensor's force-prune of that trial needs the row. The server ends
+    the hung session after IDLE_IN_TRANSACTION_TIMEOUT_S, so the force-prune waits that long, not forever."""
+    from automl.pruning.control import FORCED_KEY, force_prune
+
+    storage = get_storage(postgres_url)
+    name = f"hung-tx-{os.getpid()}-{time.time_ns()}"
+    study = optuna.create_study(study_name=name, storage=storage)
+    trial = study.ask()
+    timeout_s = 2.0
+    hung = subprocess.Popen(
+        [sys.executable, "-c", HUNG_WORKER, postgres_url, str(trial._trial_id), str(timeout_s)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert hung.stdout is not None and hung.stdout.readline().strip() == "locked"
+        hung.send_signal(signal.SIGSTOP)  # frozen, as the k8s test freezes a worker
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pruning = pool.submit(force_prune, study, study.get_trials(deepcopy=False)[0], "test: hung worker")
+            try:  # without the server-side timeout this waits as long as the hung process lives
+                assert pruning.result(timeout=timeout_s + 20), "the trial had ended already"
+            finally:
+                hung.kill()  # releases the lock if the timeout did not: the pool's thread can end
+        waited = time.monotonic() - started
+        # it did wait for the hung worker's lock (so the lock was real) and got it when the server ended the session
+        assert timeout_s - 1.0 <= waited <= timeout_s + 10.0, waited
+        frozen = storage.get_trial(trial._trial_id)
+        assert frozen.state == TrialState.PRUNED and frozen.system_attrs[FORCED_KEY] == "test: hung worker"
+        assert frozen.intermediate_values == {}  # the hung transaction was rolled back, not half-applied
+    finally:
+        hung.kill()
+        hung.wait()
+        optuna.delete_study(study_name=name, storage=storage)

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 START_DATE = datetime(2026, 1, 1)
 OVERRIDE_KEYS = ("n_trials", "timeout_s", "sampler", "parallelism", "trials_per_slot")
 MAX_MAP_LENGTH = 1024  # Airflow's [core] max_map_length default
+SENSOR_MIN_RETRIES = 3  # the pruning sensor: see apache/airflow#71172 at its definition
 
 
 def schedules_enabled() -> bool:
@@ -231,6 +232,10 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
             study=study,
             poke_interval=config.pruning.poke_interval_s,
             timeout=(b.timeout_s or 24 * 3600) + 3600,
+            # Airflow can fail a reschedule-mode poke on a stale executor "success" of the previous poke
+            # (apache/airflow#71172; seen here under load, it cost the sensor a retry): each poke is an
+            # idempotent pass over the study storage, so the sensor gets more retries than other tasks
+            retries=max(config.retries, SENSOR_MIN_RETRIES),
         )
         study >> sensor
         retrained = retrain_best(study, features)
