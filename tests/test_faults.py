@@ -309,10 +309,6 @@ def test_mlflow_server_down_during_trials_loses_nothing(automl_home: Path, tmp_p
         _stop(server)
 
 
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-v"]))
-
-
 HUNG_WORKER = """
 import sys, time
 import automl.study as s
@@ -365,3 +361,7 @@ def test_force_prune_is_not_held_up_by_a_worker_hung_inside_a_transaction(postgr
         hung.kill()
         hung.wait()
         optuna.delete_study(study_name=name, storage=storage)
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-v"]))
