@@ -5,18 +5,16 @@
     automl leaderboard STUDY|CONFIG [--config CONFIG] [--storage URL] [--top K]
     automl studies CONFIG
 
-``run`` goes through the same stage functions as the DAG; its trial slots run as
-``python -m automl.worker`` processes (``parallelism`` at a time) while this process
-plays the pruning sensor: it applies the central pruning rule, fails stale trials
-and draws a progress bar.
+``run`` runs the pipeline the DAG runs (``automl.pipeline``) with the local runner: trial slots
+as ``python -m automl.worker`` processes (``parallelism`` at a time) while this process plays
+the pruning sensor (the central pruning rule, stale trials, the time budget) and draws a
+progress bar.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,55 +34,12 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_trials(config: StudyConfig, study: dict[str, object], quiet: bool) -> None:
+def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from automl import stages
-    from automl.worker import worker_command
-
-    slots = list(study["slots"])  # type: ignore[call-overload]
-    pending = [
-        worker_command(
-            str(study["study_name"]), s, str(study["config_path"]), str(study["train"]), str(study["parent_run_id"])
-        )
-        for s in slots
-    ]
-    running: list[subprocess.Popen[bytes]] = []
-    failed = 0
-    bar = tqdm(total=config.budget.n_trials, unit="trial", disable=quiet, dynamic_ncols=True)
-    poke = min(config.pruning.poke_interval_s, 2)
-
-    def update() -> None:
-        p = stages.pruning_pass(str(study["config_path"]), str(study["study_name"]))
-        bar.n = p["finished"]
-        best = "-" if p["best_value"] is None else f"{p['best_value']:.5f}"
-        bar.set_postfix_str(f"pruned {p['pruned']}, failed {p['failed']}, running {p['running']}, best {best}")
-        bar.refresh()
-
-    last = 0.0
-    while pending or running:
-        while pending and len(running) < config.budget.parallelism:
-            running.append(subprocess.Popen(pending.pop(0), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        still = []
-        for proc in running:
-            if proc.poll() is None:
-                still.append(proc)
-            elif proc.returncode != 0:
-                failed += 1
-        running = still
-        if time.time() - last >= poke:
-            update()
-            last = time.time()
-        time.sleep(0.2)
-    update()  # the final state: every slot has exited, so no trial is left running
-    bar.close()
-    if failed:
-        print(f"warning: {failed} trial slot process(es) exited with an error", file=sys.stderr)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from automl import stages
-    from automl.study import format_leaderboard, leaderboard, open_study, progress
+    # per command: `automl validate` stays quick (the runner brings pandas, Optuna and MLflow)
+    from automl.pipeline import LocalRunner, PassReport, SelectedFeatures
+    from automl.report import run_summary
 
     try:
         cfg = load_config(args.config)
@@ -93,23 +48,35 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
-    run_id = "cli__" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S")
-    name = stages.study_name_for(cfg, run_id)
-    print(f"study {name}")
-    data = stages.load_data(cfg, name)
-    generated = stages.generate_features(data["config_path"], name, data)
-    features = stages.select_features(data["config_path"], name, generated)
-    print(f"features: {features['n_generated']} generated, {features['n_selected']} kept")
-    study = stages.create_study(data["config_path"], name, {"run_id": run_id, "runner": "automl-cli"}, data, features)
-    _run_trials(cfg, study, args.quiet)
-    retrained = stages.retrain_best(data["config_path"], name, study["parent_run_id"], features)
-    holdout = stages.evaluate_holdout(data["config_path"], study["parent_run_id"], retrained, features)
-    registered = stages.register_model(data["config_path"], study["parent_run_id"], retrained, features, holdout)
-    s = open_study(cfg, name)
-    print(f"\n{progress(s).line()}")
-    print(format_leaderboard(leaderboard(s, top=10), cfg.metric))
-    print(f"\nholdout {cfg.metric}: {holdout['holdout_score']:.5f} (best CV {holdout['best_cv']:.5f})")
-    print(f"registered model {registered['name']} version {registered['version']}; MLflow: {cfg.mlflow_uri}")
+    bar = tqdm(total=cfg.budget.n_trials, unit="trial", disable=args.quiet, dynamic_ncols=True)
+
+    def show(p: PassReport) -> None:
+        bar.n = p.finished
+        best = "-" if p.best_value is None else f"{p.best_value:.5f}"
+        bar.set_postfix_str(f"pruned {p.pruned}, failed {p.failed}, running {p.running}, best {best}")
+        bar.refresh()
+
+    # a lively bar: pass at least every 2 s (the sensor's poke interval is for a scheduler)
+    runner = LocalRunner(
+        cfg,
+        "cli__" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S"),
+        runner="automl-cli",
+        on_progress=show,
+        poke_s=min(cfg.pruning.poke_interval_s, 2),
+    )
+    print(f"study {runner.ctx.study_name}")
+    result = runner.run()
+    bar.close()
+    if result.search.slots_failed:
+        print(
+            f"warning: trial slot(s) {result.search.slots_failed} exited with an error "
+            f"(logs: {runner.ctx.out / 'slot_logs'})",
+            file=sys.stderr,
+        )
+    selected = result.outputs["select_features"]
+    assert isinstance(selected, SelectedFeatures)
+    print(f"features: {selected.n_generated} generated, {selected.n_selected} kept")
+    print(run_summary(cfg, result.study_name))
     return 0
 
 

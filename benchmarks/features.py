@@ -4,7 +4,7 @@
 
 For each dataset (the relational mock-customer demo, breast_cancer, diabetes) the platform's
 own stages run on the training split (``load_data`` -> ``generate_features`` ->
-``select_features``); then a LightGBM model with default parameters is scored by the same
+``select_features``, through the local runner that ``automl run`` uses); then a LightGBM model with default parameters is scored by the same
 5-fold CV on (a) the raw columns and (b) the generated + selected features. Relational raw
 columns are the target table's own columns. The last line printed is one JSON object:
 {"bench": "features", "datasets": N, "relational_features_kept": K, "min_cv_ratio_features_vs_raw": R}.
@@ -83,23 +83,24 @@ def cv_score(X: pd.DataFrame, y: pd.Series, task: str, seed: int = 0) -> float:
 
 
 def run_dataset(spec: dict[str, Any]) -> dict[str, Any]:
-    from automl import stages
     from automl.config import load_config, parse_config
+    from automl.pipeline import GeneratedFeatures, LoadedData, LocalRunner, SelectedFeatures
 
     cfg = load_config(ROOT / spec["config"]) if isinstance(spec["config"], str) else parse_config(spec["config"])
-    name = stages.study_name_for(cfg, "bench")
-    data = stages.load_data(cfg, name)
-    generated = stages.generate_features(data["config_path"], name, data)
-    selected = stages.select_features(data["config_path"], name, generated)
-    report = json.loads(Path(selected["report"]).read_text())
+    # the platform's own pipeline, up to the selected features
+    outputs = LocalRunner(cfg, "bench", runner="benchmarks.features", until="select_features").run().outputs
+    data, generated, selected = outputs["load_data"], outputs["generate_features"], outputs["select_features"]
+    assert isinstance(data, LoadedData) and isinstance(generated, GeneratedFeatures)
+    assert isinstance(selected, SelectedFeatures)
+    report = json.loads(Path(selected.report).read_text())
     target = cfg.dataset.target
-    train = pd.read_parquet(data["train"])
+    train = pd.read_parquet(data.train)
     if cfg.dataset.relational:
         t = cfg.dataset.tables[str(cfg.dataset.target_table)]
         raw = train.drop(columns=[c for c in (target, t.index, cfg.dataset.cutoff_time) if c])
     else:
         raw = train.drop(columns=[target])
-    feats = pd.read_parquet(selected["train"])
+    feats = pd.read_parquet(selected.train)
     y = train[target]
     raw_cv = cv_score(raw, y, cfg.task)
     feat_cv = cv_score(feats.drop(columns=[target]), feats[target], cfg.task)
@@ -107,12 +108,12 @@ def run_dataset(spec: dict[str, Any]) -> dict[str, Any]:
         "dataset": spec["name"],
         "metric": "roc_auc" if cfg.task == "classification" else "r2",
         "raw_columns": raw.shape[1],
-        "generated": selected["n_generated"],
-        "kept": selected["n_selected"],
+        "generated": selected.n_generated,
+        "kept": selected.n_selected,
         "cv_raw": raw_cv,
         "cv_features": feat_cv,
         "ratio": feat_cv / raw_cv if raw_cv > 0 else float("nan"),
-        "generate_s": generated["seconds"],
+        "generate_s": generated.seconds,
         "select_s": report["seconds"]["total"],
         "leaks_dropped": len(report["leaks"]),
         "relational": cfg.dataset.relational,

@@ -6,10 +6,9 @@
 fresh interpreter and its CPU seconds can be read from the process), writes the spec and reads
 the result row back. Methods:
 
-- ``ours``: the platform's stage functions, as the DAG runs them (``automl.stages``): load_data,
-  generate_features, select_features, create_study, then ``python -m automl.worker`` slot
-  processes (``budget.parallelism`` at once) with this process polling ``stages.pruning_pass``
-  as the pruning sensor does, then retrain_best and evaluate_holdout.
+- ``ours``: the platform's pipeline through its local runner (``automl.pipeline.LocalRunner``, what
+  ``automl run`` runs): load_data, generate_features, select_features, create_study, the trial slots
+  as ``python -m automl.worker`` processes beside the pruning pass, retrain_best, evaluate_holdout.
 - ``tpe`` / ``random``: a hand-written Optuna study (``TPESampler()`` / ``RandomSampler()``,
   defaults, no pruning, ``n_jobs`` = cores) over the same LightGBM space
   (``automl.spaces.LightGBMFamily``), K-fold CV on the same folds with early stopping.
@@ -29,8 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -120,12 +117,6 @@ def as_proba(pred: np.ndarray) -> np.ndarray:
     return np.column_stack([1.0 - pred, pred]) if pred.ndim == 1 else pred
 
 
-def cpu_seconds() -> float:
-    """CPU seconds of this process and of every child it has waited for (the worker processes)."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def best_curve(points: list[tuple[float, float]], maximize: bool) -> list[list[float]]:
     """(seconds since the search started, best value so far) at each improvement."""
     out: list[list[float]] = []
@@ -139,14 +130,13 @@ def best_curve(points: list[tuple[float, float]], maximize: bool) -> list[list[f
 
 # ------------------------------------------------------------------ ours
 def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
-    """The platform pipeline through the DAG's stage functions, trial slots as worker processes."""
-    import optuna
+    """The platform's pipeline through its local runner (what ``automl run`` runs), up to the holdout score."""
     from optuna.trial import TrialState
 
-    from automl import stages, tracking
+    from automl import tracking
+    from automl.pipeline import LocalRunner, Retrained, SelectedFeatures
     from automl.pruning.control import STOP_KEY
     from automl.study import get_storage, open_study
-    from automl.worker import worker_command
 
     home = Path(spec["workdir"]) / f"ours_{spec['dataset']}_{spec['seed']}"
     home.mkdir(parents=True, exist_ok=True)
@@ -159,56 +149,20 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     get_storage(config.storage_url)
     store_init_s = time.perf_counter() - t
 
+    runner = LocalRunner(config, spec.get("run_id", "bench"), runner="benchmarks.quality", until="evaluate_holdout")
+    study_name = runner.ctx.study_name
     started = time.perf_counter()
-    data = stages.load_data(config, name)
-    generated = stages.generate_features(data["config_path"], name, data)
-    features = stages.select_features(data["config_path"], name, generated)
-    features_s = time.perf_counter() - started
-    study_info = stages.create_study(
-        data["config_path"], name, {"dag_id": "benchmarks.quality", "run_id": name}, data, features
-    )
-    config_path, parent = data["config_path"], study_info["parent_run_id"]
-
-    # the trial phase: slots as `python -m automl.worker` processes, this process as the pruning sensor
-    phase_wall0, phase_cpu0, phase_t0 = time.perf_counter(), cpu_seconds(), time.time()
-    pending = list(study_info["slots"])
-    running: list[subprocess.Popen[bytes]] = []
-    logs = home / "worker_logs"
-    logs.mkdir(exist_ok=True)
-    study = open_study(config, name)
-    deadline = float(study.user_attrs["deadline"])
-    poke = config.pruning.poke_interval_s
-    next_poke = min(time.time() + poke, deadline)
-    passes, failed_passes = 0, []
-    while pending or running:
-        while pending and len(running) < config.budget.parallelism and time.time() < deadline:
-            slot = pending.pop(0)
-            with (logs / f"slot{slot}.log").open("wb") as fh:
-                cmd = worker_command(name, slot, config_path, study_info["train"], parent)
-                running.append(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT))
-        if time.time() >= deadline:
-            pending.clear()  # the DAG's remaining slots would start, see the budget spent, and end
-        running = [p for p in running if p.poll() is None]
-        if time.time() >= next_poke:
-            try:  # the sensor's poke: stale trials, time budget, the rule
-                stages.pruning_pass(config_path, name)
-                passes += 1
-                now = time.time()
-                next_poke = now + poke if now >= deadline else min(now + poke, deadline)
-            except optuna.exceptions.UpdateFinishedTrialError as err:
-                # a trial ended between the pass's read and its write; Airflow would retry the poke
-                failed_passes.append(str(err))
-                next_poke = time.time() + 0.2
-        time.sleep(0.05)
-    phase_wall = time.perf_counter() - phase_wall0
-    phase_cpu = cpu_seconds() - phase_cpu0
-
-    if not any(tr.state == TrialState.COMPLETE for tr in study.get_trials(deepcopy=False)):
-        raise RuntimeError(f"no trial completed within the {spec['budget_s']} s budget (workers' logs: {logs})")
-    retrained = stages.retrain_best(config_path, name, parent, features)
-    holdout = stages.evaluate_holdout(config_path, parent, retrained, features)
+    result = runner.run()
     wall = time.perf_counter() - started
-
+    holdout, retrained, features = (
+        result.holdout,
+        result.outputs["retrain_best"],
+        result.outputs["select_features"],
+    )
+    assert holdout is not None and isinstance(retrained, Retrained) and isinstance(features, SelectedFeatures)
+    phases = result.phases
+    search = phases["run_trial"]
+    study = open_study(config, study_name)
     trials = study.get_trials(deepcopy=False)
     finished = [tr for tr in trials if tr.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
     budget_cut = [
@@ -216,41 +170,43 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     ]
     pruned = sum(tr.state == TrialState.PRUNED for tr in trials) - len(budget_cut)
     train_s = float(sum(tr.user_attrs.get("train_seconds", 0.0) for tr in finished))
-    maximize = config.metric_direction == "maximize"
+    created_at = float(study.user_attrs["created_at"])
     curve = best_curve(
         [
-            (tr.datetime_complete.timestamp() - phase_t0, tr.value)
+            (tr.datetime_complete.timestamp() - created_at, tr.value)
             for tr in trials
             if tr.state == TrialState.COMPLETE and tr.datetime_complete is not None and tr.value is not None
         ],
-        maximize,
+        config.metric_direction == "maximize",
     )
     cores, par = spec["cores"], config.budget.parallelism
     starts = [tr.datetime_start.timestamp() for tr in trials if tr.datetime_start is not None]
     return {
-        "holdout": float(holdout["holdout_score"]),
-        "best_cv": float(retrained["best_cv"]),
+        "runner": type(runner).__module__ + "." + type(runner).__name__,
+        "holdout": float(holdout.holdout_score),
+        "best_cv": float(retrained.best_cv),
         "wall_s": wall,
-        "search_s": phase_wall,
+        "search_s": search.wall_s,
+        "phases": {k: {"wall_s": v.wall_s, "cpu_s": v.cpu_s} for k, v in phases.items()},
         "trials": len(finished),
         "pruned": pruned,
         "budget_cut": len(budget_cut),
         "failed": sum(tr.state == TrialState.FAIL for tr in trials),
         "curve": curve,
-        "features_s": features_s,
+        "features_s": sum(phases[k].wall_s for k in ("load_data", "generate_features", "select_features")),
         "store_init_s": store_init_s,
-        "n_features": features["n_selected"],
-        "n_generated": features["n_generated"],
+        "n_features": features.n_selected,
+        "n_generated": features.n_generated,
         # from the study's creation (its budget clock starts) to the first trial's start: worker start-up
-        "first_trial_s": (min(starts) - float(study.user_attrs["created_at"])) if starts else None,
-        "sensor_passes": passes,
-        "sensor_passes_raced": failed_passes,
+        "first_trial_s": (min(starts) - created_at) if starts else None,
+        "sensor_passes": result.search.passes,
+        "sensor_passes_raced": result.search.raced,
         "trial_train_s": train_s,
         # slot-seconds of the trial phase not spent training, per trial (worker start-up, ask/tell,
         # storage reads and writes, heartbeats, MLflow child runs, waiting)
-        "overhead_ms_per_trial": 1000.0 * (par * phase_wall - train_s) / max(1, len(finished)),
-        "utilization": phase_cpu / (phase_wall * cores),
-        "phase_cpu_s": phase_cpu,
+        "overhead_ms_per_trial": 1000.0 * (par * search.wall_s - train_s) / max(1, len(finished)),
+        "utilization": search.cpu_s / (search.wall_s * cores),
+        "phase_cpu_s": search.cpu_s,
     }
 
 

@@ -40,29 +40,13 @@ def main() -> int:
     if state != "success":
         return 1
 
-    from automl import stages, tracking
     from automl.config import load_config
-    from automl.study import format_leaderboard, leaderboard, open_study, progress
+    from automl.pipeline import study_name_for
+    from automl.report import run_summary
 
     config = load_config(ROOT / "dags" / "studies" / f"{args.study}.yaml")
-    name = stages.study_name_for(config, dr.run_id)
-    study = open_study(config, name)
-    print(f"\n== leaderboard of study {name} ({progress(study).line()})")
-    print(format_leaderboard(leaderboard(study, top=10), config.metric))
-    parent = tracking.find_parent_run(config, name)
-    run = tracking.client(config).get_run(parent) if parent else None
-    if run is not None:
-        m = run.data.metrics
-        print(
-            f"\n== holdout {config.metric}: {m.get(f'holdout_{config.metric}', float('nan')):.5f} "
-            f"(best CV {m.get(f'best_cv_{config.metric}', float('nan')):.5f}) on {int(m.get('holdout_rows', 0))} rows "
-            "that no trial saw"
-        )
-        print(f"== registered model: {run.data.tags.get('automl.registered_model')}")
-    print(f"\n== MLflow: experiment '{config.experiment_name}', parent run {parent}")
-    print(
-        f"   browse:  .venv/bin/mlflow ui --backend-store-uri {config.mlflow_uri} --port 5000  -> http://127.0.0.1:5000"
-    )
+    print()
+    print(run_summary(config, study_name_for(config, dr.run_id)))
     return 0
 
 

@@ -20,9 +20,11 @@ import pytest
 import yaml
 from helpers import make_config
 
-from automl import stages
 from automl.config import ConfigError, load_config
 from automl.data import DataError
+from automl.pipeline import LoadedData, RunContext, SelectedFeatures
+from automl.pipeline.data import load_data
+from automl.pipeline.search import create_study
 from automl.study import StorageError
 from automl.tracking import TrackingError
 
@@ -86,7 +88,7 @@ def data(frame: pd.DataFrame, **config: Any) -> Callable[[Path], Any]:
         path = tmp / "data.csv"
         frame.to_csv(path, index=False)
         cfg = make_config(dataset={"source": str(path), "target": "label"}, **config)
-        return stages.load_data(cfg, "bad__run")
+        return load_data(RunContext.new(cfg, "bad__run"))
 
     return run
 
@@ -110,7 +112,7 @@ def relational_mismatch(tmp: Path) -> Any:
             "target_table": "customers",
         }
     )
-    return stages.load_data(cfg, "bad__run")
+    return load_data(RunContext.new(cfg, "bad__run"))
 
 
 N = 40
@@ -127,12 +129,10 @@ def create_study_with(**config: Any) -> Callable[[Path], Any]:
         report.write_text("{}")
         definitions = tmp / "defs.json"
         definitions.write_text("{}")
-        return stages.create_study(
-            str(config_path),
-            "bad__run",
-            {"dag_id": "d", "run_id": "r"},
-            {"summary": {}, "meta": {}},
-            {"train": "x", "report": str(report), "definitions": str(definitions)},
+        return create_study(
+            RunContext(str(config_path), "bad__run", {"dag_id": "d", "run_id": "r"}),
+            LoadedData("bad__run", str(config_path), "x", "x", summary={}, meta={}),
+            SelectedFeatures("x", "x", str(definitions), n_generated=0, n_selected=0, report=str(report)),
         )
 
     return run

@@ -19,10 +19,10 @@ def tiny_dag(airflow_db: None):  # type: ignore[no-untyped-def]
 
 
 def _study(config, run_id):  # type: ignore[no-untyped-def]
-    from automl import stages
+    from automl.pipeline import study_name_for
     from automl.study import open_study
 
-    return open_study(config, stages.study_name_for(config, run_id))
+    return open_study(config, study_name_for(config, run_id))
 
 
 def test_dag_runs_end_to_end_and_a_rerun_adds_a_new_run(tiny_dag) -> None:  # type: ignore[no-untyped-def]

@@ -37,9 +37,9 @@ def test_every_dag_has_tags_docs_and_retries(dagbag) -> None:  # type: ignore[no
 def test_graph_matches_the_design(dagbag) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags["automl_demo_breast_cancer"]
     down = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
-    assert down["load_data"] == {"generate_features", "select_features", "create_study"}
+    assert down["load_data"] == {"generate_features", "create_study"}
     assert down["generate_features"] == {"select_features"}
-    assert "create_study" in down["select_features"]
+    assert down["select_features"] == {"create_study", "retrain_best", "evaluate_holdout", "register_model"}
     assert {"run_trial", "pruning_sensor", "trial_slots"} <= down["create_study"]
     assert "retrain_best" in down["run_trial"] and "retrain_best" in down["pruning_sensor"]
     assert "run_trial" not in down["pruning_sensor"] and "pruning_sensor" not in down["run_trial"]  # side by side
@@ -47,6 +47,24 @@ def test_graph_matches_the_design(dagbag) -> None:  # type: ignore[no-untyped-de
     assert dag.task_dict["pruning_sensor"].mode == "reschedule"
     assert dag.task_dict["run_trial"].max_active_tis_per_dagrun == 2
     assert dag.timetable.expression == "0 2 * * *" and dag.catchup is False
+
+
+def test_the_dag_is_the_declared_pipeline(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """One chain, declared once: every stage is a task whose upstream tasks are exactly its declared
+    inputs (plus the slots and the sensor after the search), in the declared order."""
+    from automl.pipeline import PIPELINE, Search, Stage
+
+    dag = dagbag.dags["automl_demo_breast_cancer"]
+    search = next(s for s in PIPELINE if isinstance(s, Search))
+    after_search = PIPELINE[PIPELINE.index(search) + 1]
+    for step in PIPELINE:
+        if isinstance(step, Stage):
+            expected = set(step.inputs.values())
+            if step is after_search:
+                expected |= {search.name, search.monitor}
+            assert dag.task_dict[step.name].upstream_task_ids == expected, step.name
+            assert dag.task_dict[step.name].trigger_rule == step.trigger_rule
+    assert dag.task_dict[search.monitor].upstream_task_ids == {search.study}
 
 
 def test_trigger_form_is_validated(dagbag) -> None:  # type: ignore[no-untyped-def]

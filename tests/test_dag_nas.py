@@ -13,9 +13,10 @@ pytestmark = pytest.mark.slow
 def test_nas_pareto_study_logs_front_and_retrains_the_pick(airflow_db: None) -> None:
     from automl_airflow.local import load_dags
 
-    from automl import stages, tracking
+    from automl import tracking
     from automl.config import load_config
     from automl.multiobjective.study import front, pick
+    from automl.pipeline import study_name_for
     from automl.study import open_study, progress
 
     config = load_config(TEST_DAGS / "studies" / "nas_tiny.yaml")
@@ -23,7 +24,7 @@ def test_nas_pareto_study_logs_front_and_retrains_the_pick(airflow_db: None) -> 
     dag = load_dags(TEST_DAGS / "automl_studies.py")["automl_nas_tiny"]
     dr = dag.test()
     assert str(dr.state) == "success"
-    name = stages.study_name_for(config, dr.run_id)
+    name = study_name_for(config, dr.run_id)
     study = open_study(config, name)
     assert progress(study).finished == 6
     trials = study.trials

@@ -12,15 +12,16 @@ pytestmark = pytest.mark.slow
 def test_relational_study_runs_and_mlflow_lists_generated_and_kept_features(airflow_db: None) -> None:
     from automl_airflow.local import load_dags
 
-    from automl import stages, tracking
+    from automl import tracking
     from automl.config import load_config
+    from automl.pipeline import study_name_for
     from automl.study import open_study, progress
 
     dag = load_dags(TEST_DAGS / "automl_studies.py")["automl_relational_tiny"]
     dr = dag.test()
     assert str(dr.state) == "success"
     config = load_config(TEST_DAGS / "studies" / "relational_tiny.yaml")
-    name = stages.study_name_for(config, dr.run_id)
+    name = study_name_for(config, dr.run_id)
     assert progress(open_study(config, name)).finished == 4
     parent = tracking.find_parent_run(config, name)
     assert parent is not None

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 from helpers import make_config
 
-from automl import stages
 from automl.data import DataError, read_dataset, split_holdout, validate
+from automl.pipeline import RunContext
+from automl.pipeline.data import load_data
 
 
 def _csv(tmp_path: Path, frame: pd.DataFrame) -> str:
@@ -52,7 +53,7 @@ def test_bad_input_leaves_no_run_folder(automl_home: Path, tmp_path: Path) -> No
     src = _csv(tmp_path, pd.DataFrame({"a": range(20), "b": range(20)}))
     cfg = make_config(dataset={"source": src, "target": "label"})
     with pytest.raises(DataError):
-        stages.load_data(cfg, "t__run1")
+        load_data(RunContext.new(cfg, "t__run1"))
     assert not (automl_home / "runs" / "t__run1").exists()
 
 

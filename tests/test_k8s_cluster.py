@@ -390,8 +390,8 @@ def test_study_runs_as_gpu_pods(  # type: ignore[no-untyped-def]
     try:
         from automl_airflow.local import load_dags
 
-        from automl import stages
         from automl.config import load_config
+        from automl.pipeline import study_name_for
         from automl.pruning.control import signal_stop
         from automl.study import open_study
 
@@ -443,7 +443,7 @@ def test_study_runs_as_gpu_pods(  # type: ignore[no-untyped-def]
         study_file.unlink()
 
     assert str(dr.state) == "success", f"DAG run ended {dr.state}"
-    study_name = stages.study_name_for(config, dr.run_id)
+    study_name = study_name_for(config, dr.run_id)
     study = open_study(config, study_name)
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
 

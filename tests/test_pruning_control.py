@@ -121,9 +121,10 @@ def test_other_rules_are_selectable(automl_home: Path, rule: str) -> None:
 def test_a_trial_that_ignores_its_stop_signal_is_enforced_and_ends_pruned(automl_home: Path) -> None:
     """Signal and enforcement are separate: the pass lists the overdue trial, ends it PRUNED and
     calls the stopper (on Kubernetes: delete its pod) once; a trial that obeyed is left alone."""
-    from automl import stages
+    from automl.pipeline import RunContext
+    from automl.pipeline.artifacts import write_json
+    from automl.pipeline.search import pruning_pass
     from automl.pruning.control import STOP_AT_KEY, force_prune, overdue_stops, signal_stop
-    from automl.stages import _write_json
 
     cfg = _config(worker_check=False, stop_grace_s=1)
     create_or_open(cfg, "c9")
@@ -138,18 +139,16 @@ def test_a_trial_that_ignores_its_stop_signal_is_enforced_and_ends_pruned(automl
     time.sleep(1.1)
     assert [t.number for t in overdue_stops(study, grace_s=1)] == [stubborn.number]
     config_path = automl_home / "c9.json"
-    _write_json(config_path, cfg.model_dump(mode="json"))
+    write_json(config_path, cfg.model_dump(mode="json"))
     stopped: list[int] = []
-    out = stages.pruning_pass(str(config_path), "c9", stop_process=lambda t: stopped.append(t.number) or ["pod-x"])
-    assert stopped == [stubborn.number] and out["enforced"] == {str(stubborn.number): ["pod-x"]}
+    ctx = RunContext(str(config_path), "c9")
+    out = pruning_pass(ctx, stop_process=lambda t: stopped.append(t.number) or ["pod-x"])
+    assert stopped == [stubborn.number] and out.enforced == {str(stubborn.number): ["pod-x"]}
     trial = study.get_trials(deepcopy=False)[stubborn.number]
     assert trial.state == TrialState.PRUNED and "ignored its stop signal" in trial.system_attrs["automl:force_pruned"]
     assert trial.intermediate_values == {10: 0.7}
     # already ended: a second pass does nothing, and force_prune refuses
-    assert (
-        stages.pruning_pass(str(config_path), "c9", stop_process=lambda t: stopped.append(t.number) or [])["enforced"]
-        == {}
-    )
+    assert pruning_pass(ctx, stop_process=lambda t: stopped.append(t.number) or []).enforced == {}
     assert not force_prune(study, trial, "again") and stopped == [stubborn.number]
 
 

@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 from helpers import make_config
 
-from automl import stages
 from automl.config import ConfigError, load_config
 from automl.data import DataError
+from automl.pipeline import RunContext
+from automl.pipeline.data import load_data
+from automl.pipeline.features import generate_features, select_features
 from feature_engineering.dfs import FeatureError
 from feature_engineering.relational import RelationalDFS, Relationship, Table, build_entityset, calculate_relational
 from feature_engineering.selection import LeakageGuard
@@ -66,7 +68,7 @@ def test_missing_columns_and_relationships_are_clear_errors(tmp_path: Path) -> N
     (tmp_path / "bad2.yaml").write_text(text)
     cfg = load_config(tmp_path / "bad2.yaml")
     with pytest.raises(DataError, match=r"table 'sessions': time_index column 'started_at' does not exist"):
-        stages.load_data(cfg, "never")
+        load_data(RunContext.new(cfg, "never"))
 
 
 def test_leakage_guard_catches_a_planted_column() -> None:
@@ -95,43 +97,43 @@ def _single_config(tmp_path: Path, action: str):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("action", ["drop", "fail"])
 def test_planted_leak_is_dropped_or_fails_the_run(automl_home: Path, tmp_path: Path, action: str) -> None:
     cfg = _single_config(tmp_path, action)
-    data = stages.load_data(cfg, f"leak-{action}")
-    generated = stages.generate_features(data["config_path"], f"leak-{action}", data)
+    data = load_data(RunContext.new(cfg, f"leak-{action}"))
+    generated = generate_features(data.context(), data)
     if action == "fail":
         with pytest.raises(FeatureError, match="suspected target leakage: leaky_copy"):
-            stages.select_features(data["config_path"], f"leak-{action}", generated)
+            select_features(data.context(), generated)
         return
-    selected = stages.select_features(data["config_path"], f"leak-{action}", generated)
-    report = json.loads(Path(selected["report"]).read_text())
+    selected = select_features(data.context(), generated)
+    report = json.loads(Path(selected.report).read_text())
     assert "leaky_copy" not in report["kept"] and report["dropped"]["leaky_copy"].startswith("suspected leakage")
     assert {"a", "b"} <= set(report["kept"])
 
 
 def test_selection_never_reads_holdout_rows(automl_home: Path) -> None:
     cfg = load_config(DEMO)
-    data = stages.load_data(cfg, "rel-holdout")
-    generated = stages.generate_features(data["config_path"], "rel-holdout", data)
-    first = stages.select_features(data["config_path"], "rel-holdout", generated)
-    kept = json.loads(Path(first["report"]).read_text())["kept"]
+    data = load_data(RunContext.new(cfg, "rel-holdout"))
+    generated = generate_features(data.context(), data)
+    first = select_features(data.context(), generated)
+    kept = json.loads(Path(first.report).read_text())["kept"]
     # scramble every holdout row (features and labels); the training rows stay as they were
-    hold = pd.read_parquet(generated["holdout"])
+    hold = pd.read_parquet(generated.holdout)
     rng = np.random.default_rng(3)
     for col in hold.columns:
         if pd.api.types.is_numeric_dtype(hold[col]):
             hold[col] = rng.permutation(hold[col].to_numpy()) * 1000.0
-    hold.to_parquet(generated["holdout"], index=False)
-    second = stages.select_features(data["config_path"], "rel-holdout", generated)
-    assert json.loads(Path(second["report"]).read_text())["kept"] == kept
+    hold.to_parquet(generated.holdout, index=False)
+    second = select_features(data.context(), generated)
+    assert json.loads(Path(second.report).read_text())["kept"] == kept
     assert len(kept) <= cfg.features.max_features  # type: ignore[operator]
-    assert pd.read_parquet(second["holdout"]).shape[1] == len(kept) + 1
+    assert pd.read_parquet(second.holdout).shape[1] == len(kept) + 1
 
 
 def test_relational_demo_features_use_only_rows_before_the_cutoff(automl_home: Path) -> None:
     cfg = load_config(DEMO)
-    data = stages.load_data(cfg, "rel-cutoff")
-    generated = stages.generate_features(data["config_path"], "rel-cutoff", data)
-    train = pd.read_parquet(data["train"])
-    fm = pd.read_parquet(generated["train"])
+    data = load_data(RunContext.new(cfg, "rel-cutoff"))
+    generated = generate_features(data.context(), data)
+    train = pd.read_parquet(data.train)
+    fm = pd.read_parquet(generated.train)
     tx = pd.read_csv(ROOT / "data/mock_customer/transactions.csv", parse_dates=["transaction_time"])
     sessions = pd.read_csv(ROOT / "data/mock_customer/sessions.csv")
     tx = tx.merge(sessions[["session_id", "customer_id"]], on="session_id")

@@ -108,12 +108,13 @@ def test_triggered_run_succeeds_under_the_scheduler(tmp_path: Path, monkeypatch:
         assert first_poke.replace("+00:00", "Z") < max(e for _, e in spans), (first_poke, spans)
 
         monkeypatch.setenv("AUTOML_HOME", str(automl_home))
-        from automl import stages, tracking
+        from automl import tracking
         from automl.config import load_config
+        from automl.pipeline import study_name_for
         from automl.study import open_study, progress
 
         config = load_config(TEST_DAGS / "studies" / "tiny.yaml")
-        name = stages.study_name_for(config, run["dag_run_id"])
+        name = study_name_for(config, run["dag_run_id"])
         assert progress(open_study(config, name)).finished == 6
         parent = tracking.find_parent_run(config, name)
         assert parent is not None

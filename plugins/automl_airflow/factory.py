@@ -1,7 +1,9 @@
 """Build one Airflow DAG per study config (``dags/studies/*.yaml``).
 
-Parse-time cost is kept low: this module imports only Airflow's SDK and
-``automl.config`` (PyYAML + pydantic). Every heavy import happens inside a task.
+The DAG is the pipeline of ``automl.pipeline.stages`` mapped onto tasks: one task per stage, the
+search phase as mapped trial slots (local processes or Kubernetes pods) beside the pruning sensor.
+Parse-time cost is kept low: this module imports only Airflow's SDK, ``automl.config`` (PyYAML +
+pydantic) and the pipeline's declaration (standard library). Every heavy import happens inside a task.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any, get_args
 from airflow.sdk import DAG, Param, dag, task
 
 from automl.config import ConfigError, SamplerName, StudyConfig, load_config
+from automl.pipeline import PIPELINE, Search, Stage
+from automl.pipeline.stages import FIRST
 from automl_airflow.mlflow_links import study_task
 from automl_airflow.sensors import StudyProgressSensor
 
@@ -93,6 +97,10 @@ def effective_config(config: StudyConfig, params: dict[str, Any]) -> StudyConfig
     return cfg
 
 
+def _chain() -> str:
+    return " → ".join(f"{s.name} (mapped) ∥ {s.monitor}" if isinstance(s, Search) else s.name for s in PIPELINE)
+
+
 def _doc_md(config: StudyConfig, source: Path) -> str:
     b = config.budget
     mo = config.multi_objective
@@ -111,8 +119,7 @@ Config: `{source.name}` · dataset `{config.dataset.label}` (target `{config.dat
 · sampler `{config.sampler}` · pruning `{config.pruning.rule}`
 · {b.n_trials} trials, {b.trials_per_slot} per slot, {b.parallelism} at once, {b.cv_folds}-fold CV.{pareto}
 
-`load_data → generate_features → select_features → create_study → run_trial (mapped) ∥ pruning_sensor
-→ retrain_best → evaluate_holdout → register_model`. Results: MLflow experiment `{config.experiment_name}`,
+`{_chain()}`. Results: MLflow experiment `{config.experiment_name}`,
 registered model `{config.registered_model_name}`.
 """
 
@@ -134,6 +141,44 @@ def _run_worker(cmd: list[str]) -> dict[str, Any]:
     return result
 
 
+def _runner_meta(dag_run: Any) -> dict[str, str]:
+    """Who runs the stage: the DAG run's ids and its page in the Airflow UI (the MLflow parent run links back)."""
+    from automl.urls import airflow_dag_run_url, airflow_ui_base
+
+    return {
+        "dag_id": dag_run.dag_id,
+        "run_id": dag_run.run_id,
+        "dag_run_url": airflow_dag_run_url(airflow_ui_base(), dag_run.dag_id, dag_run.run_id),
+    }
+
+
+def _stage_task(config: StudyConfig, stage: Stage) -> Any:
+    """One pipeline stage as a task: its inputs' XCom dicts in, the stage's artifact (as a dict) out.
+
+    The run is named after the DAG run (the study name); the first stage writes the run's effective
+    config (the trigger form applied) into the run's folder, where every later stage reads it.
+    """
+    decorator = study_task if stage.study_links else task
+
+    @decorator(task_id=stage.name, trigger_rule=stage.trigger_rule)
+    def run_stage(
+        upstream: dict[str, dict[str, Any]] | None = None,
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+        dag_run: Any = None,
+    ) -> dict[str, Any]:
+        from automl.pipeline import RunContext, study_name_for
+
+        runner, name = _runner_meta(dag_run), study_name_for(config, str(run_id))
+        if stage is FIRST:
+            ctx = RunContext.new(effective_config(config, params or {}), name, runner)
+        else:
+            ctx = RunContext.of(name, runner)
+        return stage.run(ctx, stage.inputs_from_xcom(upstream or {})).to_xcom()
+
+    return run_stage
+
+
 def build_dag(config: StudyConfig, source: Path) -> DAG:
     b = config.budget
 
@@ -153,100 +198,63 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
         },
     )
     def automl_study() -> None:
-        @task
-        def load_data(params: dict[str, Any], run_id: str) -> dict[str, Any]:
-            from automl import stages
-
-            cfg = effective_config(config, params)
-            name = stages.study_name_for(cfg, run_id)
-            return {"study_name": name, **stages.load_data(cfg, name)}
-
-        @task
-        def generate_features(data: dict[str, Any]) -> dict[str, Any]:
-            from automl import stages
-
-            return stages.generate_features(data["config_path"], data["study_name"], data)
-
-        @task
-        def select_features(data: dict[str, Any], generated: dict[str, Any]) -> dict[str, Any]:
-            from automl import stages
-
-            return stages.select_features(data["config_path"], data["study_name"], generated)
-
-        @study_task
-        def create_study(data: dict[str, Any], features: dict[str, Any], dag_run: Any = None) -> dict[str, Any]:
-            from automl import stages
-            from automl.urls import airflow_dag_run_url, airflow_ui_base
-
-            airflow_meta = {
-                "dag_id": dag_run.dag_id,
-                "run_id": dag_run.run_id,
-                "dag_run_url": airflow_dag_run_url(airflow_ui_base(), dag_run.dag_id, dag_run.run_id),
-            }
-            return stages.create_study(data["config_path"], data["study_name"], airflow_meta, data, features)
-
-        @task
-        def trial_slots(study: dict[str, Any]) -> list[int]:
-            return list(study["slots"])
-
-        @study_task(max_active_tis_per_dagrun=b.parallelism, map_index_template="slot {{ task.op_kwargs['slot'] }}")
-        def run_trial(slot: int, study: dict[str, Any]) -> dict[str, Any]:
-            from automl.worker import worker_command
-
-            result = _run_worker(
-                worker_command(study["study_name"], slot, study["config_path"], study["train"], study["parent_run_id"])
-            )
-            return {**result, "slot": slot}  # trial numbers and child run ids: the "MLflow run" link
-
-        @study_task(trigger_rule="all_done")
-        def retrain_best(study: dict[str, Any], features: dict[str, Any]) -> dict[str, Any]:
-            from automl import stages
-
-            return stages.retrain_best(study["config_path"], study["study_name"], study["parent_run_id"], features)
-
-        @study_task
-        def evaluate_holdout(
-            study: dict[str, Any], retrained: dict[str, Any], features: dict[str, Any]
-        ) -> dict[str, Any]:
-            from automl import stages
-
-            return stages.evaluate_holdout(study["config_path"], study["parent_run_id"], retrained, features)
-
-        @study_task
-        def register_model(
-            study: dict[str, Any], retrained: dict[str, Any], features: dict[str, Any], holdout: dict[str, Any]
-        ) -> dict[str, Any]:
-            from automl import stages
-
-            return stages.register_model(study["config_path"], study["parent_run_id"], retrained, features, holdout)
-
-        data = load_data()
-        features = select_features(data, generate_features(data))
-        study = create_study(data, features)
-        if config.executor.kind == "kubernetes":
-            trials = _kubernetes_trials(config, study)
-        else:
-            trials = run_trial.partial(study=study).expand(slot=trial_slots(study))
-        sensor = StudyProgressSensor(
-            task_id="pruning_sensor",
-            study=study,
-            poke_interval=config.pruning.poke_interval_s,
-            timeout=(b.timeout_s or 24 * 3600) + 3600,
-            # Airflow can fail a reschedule-mode poke on a stale executor "success" of the previous poke
-            # (apache/airflow#71172; seen here under load, it cost the sensor a retry): each poke is an
-            # idempotent pass over the study storage, so the sensor gets more retries than other tasks
-            retries=max(config.retries, SENSOR_MIN_RETRIES),
-        )
-        study >> sensor
-        retrained = retrain_best(study, features)
-        [trials, sensor] >> retrained
-        holdout = evaluate_holdout(study, retrained, features)
-        register_model(study, retrained, features, holdout)
+        # the pipeline's steps in their declared order (automl.pipeline.stages.PIPELINE)
+        outputs: dict[str, Any] = {}
+        search: list[Any] = []  # the slots and the sensor, upstream of the next stage
+        for step in PIPELINE:
+            if isinstance(step, Search):
+                study = outputs[step.study]
+                if config.executor.kind == "kubernetes":
+                    trials = _kubernetes_trials(config, study, step.name)
+                else:
+                    trials = _local_trials(config, study, step.name)
+                sensor = StudyProgressSensor(
+                    task_id=step.monitor,
+                    study=study,
+                    trial_task_id=step.name,
+                    poke_interval=config.pruning.poke_interval_s,
+                    timeout=(b.timeout_s or 24 * 3600) + 3600,
+                    # Airflow can fail a reschedule-mode poke on a stale executor "success" of the previous poke
+                    # (apache/airflow#71172; seen here under load, it cost the sensor a retry): each poke is an
+                    # idempotent pass over the study storage, so the sensor gets more retries than other tasks
+                    retries=max(config.retries, SENSOR_MIN_RETRIES),
+                )
+                study >> sensor
+                search = [trials, sensor]
+                continue
+            upstream = {name: outputs[name] for name in step.inputs.values()}
+            outputs[step.name] = _stage_task(config, step)(upstream=upstream)
+            if search:
+                search >> outputs[step.name]
+                search = []
 
     return automl_study()
 
 
-def _kubernetes_trials(config: StudyConfig, study: Any) -> Any:
+def _local_trials(config: StudyConfig, study: Any, task_id: str) -> Any:
+    """The trial slots as mapped tasks, each running the worker command in a subprocess."""
+
+    @task
+    def trial_slots(study: dict[str, Any]) -> list[int]:
+        return list(study["slots"])
+
+    @study_task(
+        task_id=task_id,
+        max_active_tis_per_dagrun=config.budget.parallelism,
+        map_index_template="slot {{ task.op_kwargs['slot'] }}",
+    )
+    def run_trial(slot: int, study: dict[str, Any]) -> dict[str, Any]:
+        from automl.worker import worker_command
+
+        result = _run_worker(
+            worker_command(study["study_name"], slot, study["config_path"], study["train"], study["parent_run_id"])
+        )
+        return {**result, "slot": slot}  # trial numbers and child run ids: the "MLflow run" link
+
+    return run_trial.partial(study=study).expand(slot=trial_slots(study))
+
+
+def _kubernetes_trials(config: StudyConfig, study: Any, task_id: str) -> Any:
     """The trial slots as mapped KubernetesPodOperator pods (same worker command, same slots)."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
@@ -259,7 +267,7 @@ def _kubernetes_trials(config: StudyConfig, study: Any) -> Any:
         return slot_arguments(study, dict(config.executor.labels))
 
     return KubernetesPodOperator.partial(
-        task_id="run_trial",
+        task_id=task_id,
         name="automl-trial",
         max_active_tis_per_dagrun=config.budget.parallelism,
         **pod_operator_kwargs(config),

@@ -1,6 +1,7 @@
 """The pruning sensor: the central pruning manager, beside the mapped trial slots.
 
-Every poll it runs one pass of ``automl.pruning.control.enforce`` on the study
+Every poll it runs one pass of ``automl.pipeline.search.pruning_pass`` (the same pass the local
+runner makes) on the study
 storage (fail stale-heartbeat trials and retry their parameters once, stop
 running trials when the time budget is spent, apply the pruning rule and write
 stop signals), logs progress, and succeeds when every trial slot has ended.
@@ -46,17 +47,19 @@ class StudyProgressSensor(BaseSensorOperator):
         return [str(s) for key, s in per_run.items() if key.startswith(self.trial_task_id)]
 
     def poke(self, context: Any) -> PokeReturnValue:
-        from automl import stages
+        from automl.pipeline import RunContext
+        from automl.pipeline.search import pruning_pass
         from automl.study import is_transient
 
-        config = stages.read_config(self.study["config_path"])
+        ctx = RunContext(self.study["config_path"], self.study["study_name"])
+        config = ctx.config
         reaper = None
         if config.executor.kind == "kubernetes":
             from automl_airflow.k8s_pods import TrialPodReaper
 
             reaper = TrialPodReaper(config, self.study["study_name"])
         try:
-            progress = stages.pruning_pass(self.study["config_path"], self.study["study_name"], stop_process=reaper)
+            progress = pruning_pass(ctx, stop_process=reaper).to_xcom()
         except Exception as err:
             if not is_transient(err):
                 raise
