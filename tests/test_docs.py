@@ -3,13 +3,16 @@ complete, and every link in README.md and docs/*.md stays inside the repository 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT / "scripts" / "config_reference.py"
@@ -108,3 +111,12 @@ def test_every_relative_link_points_to_a_file_that_exists(doc):
         if not (doc.parent / target.split("#", 1)[0]).exists():
             missing.append(target)
     assert not missing, f"{doc.name}: links to missing files: {missing}"
+
+
+@pytest.mark.parametrize("study", sorted((ROOT / "dags" / "studies").glob("*.yaml")), ids=lambda p: p.name)
+def test_study_files_name_the_schema_and_satisfy_it(study):
+    text = study.read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=../../docs/study-config.schema.json"
+    schema = json.loads((ROOT / "docs" / "study-config.schema.json").read_text(encoding="utf-8"))
+    errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(yaml.safe_load(text))]
+    assert not errors, errors
