@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-k8s test-ui browser-deps lint bench bench-quality ui ui-stop clean-state clean
+.PHONY: install demo test test-k8s test-ui browser-deps lint docs bench bench-quality ui ui-stop clean-state clean
 
 install: $(STAMP)
 
@@ -62,6 +62,10 @@ bench: install $(BENCH_STAMP)
 	$(PY) -m benchmarks.storage_calls
 	$(PY) -m benchmarks.scale
 	$(PY) -m benchmarks.quality $(QUALITY_ARGS)
+
+# docs/config-reference.md and docs/study-config.schema.json, generated from the pydantic models of the study config
+docs: install
+	$(PY) scripts/config_reference.py
 
 lint: install
 	$(VENV)/bin/ruff check .
