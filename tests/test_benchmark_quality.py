@@ -48,6 +48,12 @@ def test_quick_run_reports_every_method(tmp_path: Path) -> None:
     assert ours["search_s"] >= 16  # time-bound: the trial phase lasts about the budget
     assert ours["trials"] >= ours["pruned"] + ours["budget_cut"]
     assert ours["curve"] and ours["curve"][-1][1] == pytest.approx(ours["best_cv"])
+    # ours is what users run: the pipeline through the local runner (`automl run`), every step up to the holdout
+    from automl.pipeline import PIPELINE
+
+    steps = [s.name for s in PIPELINE]
+    assert ours["runner"] == "automl.pipeline.runner.LocalRunner"
+    assert list(ours["phases"]) == steps[: steps.index("evaluate_holdout") + 1]
     summary = report["summary"]["per_dataset"]["breast_cancer"]
     assert summary["ours_rank"] in range(1, len(methods) + 1)
 
