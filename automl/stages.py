@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from automl.config import StudyConfig, config_from_json
 from automl.paths import run_dir, safe_name
+from automl.redact import redact
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -294,7 +295,7 @@ def create_study(
 
     from automl import tracking
     from automl.meta.knowledge import kb_tags, warm_start
-    from automl.study import create_or_open, redact
+    from automl.study import create_or_open
 
     config = read_config(config_path)
     tracking.check_reachable(config)  # both ends answer before anything is created: no half-made run

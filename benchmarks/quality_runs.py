@@ -145,7 +145,8 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
 
     from automl import stages, tracking
     from automl.pruning.control import STOP_KEY
-    from automl.study import get_storage, open_study
+    from automl.storage import get_storage
+    from automl.study import open_study
     from automl.worker import worker_command
 
     home = Path(spec["workdir"]) / f"ours_{spec['dataset']}_{spec['seed']}"

@@ -23,7 +23,7 @@ from helpers import make_config
 from automl import stages
 from automl.config import ConfigError, load_config
 from automl.data import DataError
-from automl.study import StorageError
+from automl.storage import StorageError
 from automl.tracking import TrackingError
 
 GOOD: dict[str, Any] = {
@@ -211,7 +211,7 @@ def test_bad_input_is_one_clear_error_and_no_partial_state(
 def _assert_no_study_and_no_mlflow_run(home: Path) -> None:
     import optuna
 
-    from automl.study import get_storage
+    from automl.storage import get_storage
 
     optuna_db = home / "optuna.db"
     if optuna_db.exists():

@@ -47,7 +47,7 @@ class StudyProgressSensor(BaseSensorOperator):
 
     def poke(self, context: Any) -> PokeReturnValue:
         from automl import stages
-        from automl.study import is_transient
+        from automl.storage import is_transient
 
         config = stages.read_config(self.study["config_path"])
         reaper = None
