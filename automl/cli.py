@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from automl.config import ConfigError, StudyConfig, load_config
+from automl.redact import redact
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -84,7 +85,7 @@ def _study_names(config: StudyConfig) -> list[str]:
     """The config's studies in the storage, oldest first."""
     import optuna
 
-    from automl.study import get_storage
+    from automl.storage import get_storage
 
     summaries = optuna.get_all_study_summaries(get_storage(config.storage_url), include_best_trial=False)
     return [s.study_name for s in summaries if s.study_name.startswith(config.name + "__")]
@@ -96,15 +97,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
     import optuna
 
     from automl.config import default_storage_url
-    from automl.study import (
-        StorageError,
-        format_leaderboard,
-        get_storage,
-        leaderboard,
-        open_study,
-        redact,
-        study_config,
-    )
+    from automl.storage import StorageError, get_storage
+    from automl.study import format_leaderboard, leaderboard, open_study, study_config
 
     try:
         config = load_config(args.config) if args.config else None

@@ -397,7 +397,7 @@ class StudyConfig(_Strict):
     storage: str | None = Field(
         None,
         description="Optuna storage URL (sqlite:///..., postgresql+psycopg://..., or grpc://host:port for the "
-        "storage proxy in front of PostgreSQL: python -m automl.storage_proxy); default SQLite in the state dir",
+        "storage proxy in front of PostgreSQL: python -m automl.storage.proxy); default SQLite in the state dir",
     )
     storage_retry_s: int = Field(
         120, ge=0, le=3600, description="workers retry a storage outage with backoff for this long, then fail"

@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from automl.config import StudyConfig
 from automl.paths import state_dir
+from automl.redact import redact
 
 TAG_RUN_ID = "airflow.run_id"
 TAG_DAG_RUN_URL = "airflow.dag_run_url"
@@ -83,8 +84,6 @@ class TrackingError(RuntimeError):
 
 def check_reachable(config: StudyConfig) -> None:
     """Fail fast, before anything is created, when the tracking URI does not answer (a read-only call)."""
-    from automl.study import redact
-
     try:
         with fail_fast(timeout_s=10):
             client(config).search_experiments(max_results=1)

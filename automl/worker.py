@@ -34,7 +34,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import StudyConfig, config_from_json
 from automl.objective import evaluate_trial
-from automl.study import is_transient, open_study, record_heartbeat, retry_storage
+from automl.storage import Heartbeat, compat, is_transient, retry_storage
+from automl.study import open_study
 
 log = logging.getLogger("automl.worker")
 
@@ -88,31 +89,6 @@ def _wait_for_capacity(
         if running < parallelism or (deadline is not None and time.time() >= deadline):
             return
         time.sleep(0.5)
-
-
-class Heartbeat:
-    """Record a trial's heartbeat every ``interval`` seconds from a background thread."""
-
-    def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int, interval: float) -> None:
-        self.storage, self.trial_id, self.interval = storage, trial_id, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{trial_id}", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                record_heartbeat(self.storage, self.trial_id)
-            except Exception as err:  # a storage hiccup must not kill the trial; the next beat retries
-                log.warning("heartbeat for trial id %d failed: %s", self.trial_id, err)
-
-    def __enter__(self) -> Heartbeat:
-        record_heartbeat(self.storage, self.trial_id)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 _SKIPPED, _STOP = -1, -2
@@ -174,9 +150,9 @@ def _slot_trial(
     from automl.study import is_result
 
     if key in asked:  # an earlier attempt asked; the storage failed before the trial carried its key
-        orphan = study._storage.get_trial(asked[key])
+        orphan = compat.study_storage(study).get_trial(asked[key])
         if orphan.state == TrialState.RUNNING and "slot_key" not in orphan.user_attrs:
-            study._storage.set_trial_user_attr(orphan._trial_id, "slot_key", key)
+            compat.study_storage(study).set_trial_user_attr(compat.trial_id(orphan), "slot_key", key)
     trials = study.get_trials(deepcopy=False)
     retried = retried_numbers(trials)
     mine = [t for t in trials if t.user_attrs.get("slot_key") == key]
@@ -193,12 +169,12 @@ def _slot_trial(
         return _STOP
     _wait_for_capacity(study, config.budget.parallelism, deadline, trials)
     trial = study.ask()  # an enqueued retry (WAITING) comes first
-    asked[key] = trial._trial_id
+    asked[key] = compat.trial_id(trial)
     trial.set_user_attr("slot_key", key)
     if os.environ.get("AUTOML_POD_NAME"):  # on Kubernetes: the pod the sensor deletes if the trial hangs
         trial.set_user_attr("pod", os.environ["AUTOML_POD_NAME"])
     started = time.time()
-    with Heartbeat(study._storage, trial._trial_id, config.pruning.heartbeat_interval_s):
+    with Heartbeat(compat.study_storage(study), compat.trial_id(trial), config.pruning.heartbeat_interval_s):
         try:
             value = evaluate_trial(trial, config, X, y)
         except optuna.TrialPruned as pruned:
@@ -231,7 +207,7 @@ def record_constraints(trial: optuna.Trial, config: StudyConfig) -> None:
     """Constraint values for Optuna (``Trial.set_constraint``): its samplers and plots see feasibility."""
     from automl.multiobjective.study import constraints_by_name
 
-    system_attrs = trial.storage.get_trial_system_attrs(trial._trial_id)
+    system_attrs = trial.storage.get_trial_system_attrs(compat.trial_id(trial))
     for text, value in constraints_by_name(config, trial.user_attrs.get("measures", {})).items():
         if f"constraints:{text}" not in system_attrs:
             trial.set_constraint(text, value)
@@ -288,7 +264,7 @@ class MlflowLogger:
                 if self._exp_id is None:
                     self._client = tracking.client(self.config)
                     self._exp_id = tracking.experiment_id(self.config)
-                storage, study_id = self.study._storage, self.study._study_id
+                storage, study_id = compat.study_storage(self.study), compat.study_id(self.study)
                 trials = [
                     storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, n)) for n in numbers
                 ]

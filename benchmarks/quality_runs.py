@@ -136,7 +136,8 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     from automl import tracking
     from automl.pipeline import LocalRunner, Retrained, SelectedFeatures
     from automl.pruning.control import STOP_KEY
-    from automl.study import get_storage, open_study
+    from automl.storage import get_storage
+    from automl.study import open_study
 
     home = Path(spec["workdir"]) / f"ours_{spec['dataset']}_{spec['seed']}"
     home.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
     python -m benchmarks.scale [--workers 10 100 1000] [--storages postgres proxy] [--trials-per-worker K]
 
 Each simulated worker is a thread with its own storage client (for the proxy: its own gRPC
-channel to ``python -m automl.storage_proxy``, started here as a subprocess) and runs, K times:
+channel to ``python -m automl.storage.proxy``, started here as a subprocess) and runs, K times:
 ask (+ one suggested parameter) -> tag the trial with its worker key -> ``--reports`` intermediate
 reports -> tell, with a trivial objective, so only the study storage is measured. The threads are
 spread over ``--processes`` processes (a 2-core machine cannot run 1,000 Python processes).
@@ -62,7 +62,7 @@ def _storage_for(kind: str, url: str, pool: int) -> Any:
     """One storage client: the proxy client (one per worker) or a shared bounded PostgreSQL pool."""
     import optuna
 
-    from automl.study import get_storage
+    from automl.storage import get_storage
 
     if kind == "proxy":
         return get_storage(url, connect_timeout_s=60)
@@ -164,7 +164,7 @@ def _check(study_name: str, asked: list[str], told: list[str]) -> dict[str, int]
     import optuna
     from optuna.trial import TrialState
 
-    from automl.study import get_storage
+    from automl.storage import get_storage
 
     trials = optuna.load_study(study_name=study_name, storage=get_storage(PG_URL)).get_trials(deepcopy=False)
     keys = Counter(t.user_attrs.get("worker_key") for t in trials)
@@ -191,7 +191,7 @@ def _check(study_name: str, asked: list[str], told: list[str]) -> dict[str, int]
 def run_case(kind: str, url: str, n: int, k: int, reports: int, processes: int, pool_total: int) -> dict[str, Any]:
     import optuna
 
-    from automl.study import get_storage
+    from automl.storage import get_storage
 
     study_name = f"bench-scale-{kind}-{n}-{uuid.uuid4().hex[:8]}"
     optuna.create_study(study_name=study_name, storage=get_storage(PG_URL), direction="minimize")
@@ -260,7 +260,7 @@ def run_case(kind: str, url: str, n: int, k: int, reports: int, processes: int, 
 def start_proxy(threads: int, processes: int) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "automl.storage_proxy", "--port", str(port), "--threads", str(threads)]
+        [sys.executable, "-m", "automl.storage.proxy", "--port", str(port), "--threads", str(threads)]
         + ["--processes", str(processes)],
         env={**os.environ, "AUTOML_PROXY_STORAGE": PG_URL},
         stdout=subprocess.PIPE,
@@ -268,7 +268,7 @@ def start_proxy(threads: int, processes: int) -> tuple[subprocess.Popen[str], st
         text=True,
     )
     url = f"grpc://127.0.0.1:{port}"
-    from automl.study import get_storage
+    from automl.storage import get_storage
 
     get_storage(url, connect_timeout_s=60)  # waits until it serves
     return proc, url

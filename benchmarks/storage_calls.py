@@ -27,7 +27,7 @@ from typing import Any
 
 import optuna
 
-from automl.fast_storage import FastRDBStorage
+from automl.storage import FastRDBStorage, compat
 
 PG_URL = os.environ.get("AUTOML_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -54,7 +54,7 @@ def measure(cls: type[optuna.storages.RDBStorage], url: str, trials: int, repeat
         t.set_user_attr("k", "v")
         for step in range(3):
             t.report(0.1 * step, step)
-        tid, sid = t._trial_id, study._study_id
+        tid, sid = compat.trial_id(t), compat.study_id(study)
 
         def cycle() -> None:
             c = study.ask()

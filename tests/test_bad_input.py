@@ -25,7 +25,7 @@ from automl.data import DataError
 from automl.pipeline import LoadedData, RunContext, SelectedFeatures
 from automl.pipeline.data import load_data
 from automl.pipeline.search import create_study
-from automl.study import StorageError
+from automl.storage import StorageError
 from automl.tracking import TrackingError
 
 GOOD: dict[str, Any] = {
@@ -211,7 +211,7 @@ def test_bad_input_is_one_clear_error_and_no_partial_state(
 def _assert_no_study_and_no_mlflow_run(home: Path) -> None:
     import optuna
 
-    from automl.study import get_storage
+    from automl.storage import get_storage
 
     optuna_db = home / "optuna.db"
     if optuna_db.exists():

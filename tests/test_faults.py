@@ -34,7 +34,8 @@ from optuna.trial import TrialState
 from automl.config import StudyConfig
 from automl.data import read_dataset
 from automl.pruning.control import enforce
-from automl.study import ORPHAN_KEY, create_or_open, get_storage, open_study, progress
+from automl.storage import ORPHAN_KEY, compat, get_storage
+from automl.study import create_or_open, open_study, progress
 from automl.worker import worker_command
 
 pytestmark = pytest.mark.slow
@@ -197,7 +198,7 @@ def test_storage_proxy_restart_while_trials_run_loses_nothing(private_pg: Privat
 
     def start_proxy() -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "automl.storage_proxy", "--port", str(port), "--threads", "4"],
+            [sys.executable, "-m", "automl.storage.proxy", "--port", str(port), "--threads", "4"],
             env={**os.environ, "AUTOML_PROXY_STORAGE": private_pg.url},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -311,10 +312,10 @@ def test_mlflow_server_down_during_trials_loses_nothing(automl_home: Path, tmp_p
 
 HUNG_WORKER = """
 import sys, time
-import automl.study as s
-s.IDLE_IN_TRANSACTION_TIMEOUT_S = float(sys.argv[3])
-from automl.fast_storage import _I
-storage = s.get_storage(sys.argv[1])
+import automl.storage.backends as b
+b.IDLE_IN_TRANSACTION_TIMEOUT_S = float(sys.argv[3])
+from automl.storage.fast_rdb import _I
+storage = b.get_storage(sys.argv[1])
 conn = storage.engine.connect()
 tx = conn.begin()  # a worker's report, frozen before its commit: the trial's row stays key-share locked
 storage._check_updatable(conn, int(sys.argv[2]))
@@ -337,7 +338,7 @@ def test_force_prune_is_not_held_up_by_a_worker_hung_inside_a_transaction(postgr
     trial = study.ask()
     timeout_s = 2.0
     hung = subprocess.Popen(
-        [sys.executable, "-c", HUNG_WORKER, postgres_url, str(trial._trial_id), str(timeout_s)],
+        [sys.executable, "-c", HUNG_WORKER, postgres_url, str(compat.trial_id(trial)), str(timeout_s)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -354,7 +355,7 @@ def test_force_prune_is_not_held_up_by_a_worker_hung_inside_a_transaction(postgr
         waited = time.monotonic() - started
         # it did wait for the hung worker's lock (so the lock was real) and got it when the server ended the session
         assert timeout_s - 1.0 <= waited <= timeout_s + 10.0, waited
-        frozen = storage.get_trial(trial._trial_id)
+        frozen = storage.get_trial(compat.trial_id(trial))
         assert frozen.state == TrialState.PRUNED and frozen.system_attrs[FORCED_KEY] == "test: hung worker"
         assert frozen.intermediate_values == {}  # the hung transaction was rolled back, not half-applied
     finally:

@@ -1,11 +1,10 @@
-"""The Pareto math agrees with Optuna's own (private) functions on random points."""
+"""The Pareto math agrees with Optuna's own (private) functions, through automl.storage.compat, on random points."""
 
 import numpy as np
 import pytest
-from optuna._hypervolume import compute_hypervolume
-from optuna.study._multi_objective import _fast_non_domination_rank
 
 from automl.multiobjective import crowding_distance, hypervolume, knee_point, non_dominated_ranks, pareto_mask
+from automl.storage.compat import compute_hypervolume, fast_non_domination_rank
 
 
 @pytest.mark.parametrize("m", [2, 3, 4])
@@ -16,7 +15,7 @@ def test_non_dominated_sort_agrees_with_optuna(m: int, seed: int) -> None:
     maximize = [bool(b) for b in rng.integers(0, 2, size=m)]
     ours = non_dominated_ranks(pts, maximize)
     losses = pts * np.where(maximize, -1, 1)
-    np.testing.assert_array_equal(ours, _fast_non_domination_rank(losses))
+    np.testing.assert_array_equal(ours, fast_non_domination_rank(losses))
     assert ours.min() == 0 and (pareto_mask(pts, maximize) == (ours == 0)).all()
 
 

@@ -12,7 +12,8 @@ from helpers import make_config
 from optuna.trial import TrialState
 
 from automl.data import read_dataset
-from automl.study import StorageError, create_or_open, get_storage, open_study
+from automl.storage import StorageError, get_storage
+from automl.study import create_or_open, open_study
 from automl.worker import worker_command
 
 pytestmark = pytest.mark.postgres

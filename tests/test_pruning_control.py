@@ -9,6 +9,7 @@ from helpers import make_config
 from optuna.trial import TrialState
 
 from automl.pruning.control import STOP_KEY, SignalPruner, enforce, retried_numbers
+from automl.storage import compat
 from automl.study import create_or_open, open_study, progress
 
 
@@ -63,7 +64,7 @@ def test_stale_heartbeat_fails_and_retries_once(automl_home: Path) -> None:
     t = study.ask()
     t.suggest_float("lightgbm__learning_rate", 0.01, 0.3, log=True)
     t.set_user_attr("slot_key", "0:0")
-    study._storage.record_heartbeat(t._trial_id)  # type: ignore[attr-defined]
+    compat.study_storage(study).record_heartbeat(compat.trial_id(t))  # type: ignore[attr-defined]
     assert enforce(study, cfg).stale_failed == []
     time.sleep(3.1)  # the worker died: no heartbeat for longer than the grace period
     assert enforce(study, cfg).stale_failed == [t.number]
@@ -76,7 +77,7 @@ def test_stale_heartbeat_fails_and_retries_once(automl_home: Path) -> None:
     # the retry dies too: failed, not retried again (once only)
     r = study.ask()
     assert r.number == retry.number
-    study._storage.record_heartbeat(r._trial_id)  # type: ignore[attr-defined]
+    compat.study_storage(study).record_heartbeat(compat.trial_id(r))  # type: ignore[attr-defined]
     time.sleep(3.1)
     assert enforce(study, cfg).stale_failed == [r.number]
     assert not [x for x in study.get_trials(deepcopy=False) if x.state == TrialState.WAITING]
@@ -176,7 +177,7 @@ def test_a_stop_signal_for_a_trial_that_just_ended_is_a_no_op(automl_home: Path)
     create_or_open(cfg, "race")
     study = open_study(cfg, "race")
     t = study.ask()
-    frozen = study._storage.get_trial(t._trial_id)  # what the sensor read while the trial ran
+    frozen = compat.study_storage(study).get_trial(compat.trial_id(t))  # what the sensor read while the trial ran
     study.tell(t, 0.5)  # ... then the worker told its result
     assert signal_stop(study, frozen, "pruned") is False
     assert STOP_KEY not in study.trials[0].system_attrs and study.trials[0].state == TrialState.COMPLETE

@@ -25,6 +25,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from automl.config import StudyConfig
 from automl.meta.features import NAMES, distance
 from automl.spaces import ModelSpace
+from automl.storage import compat
 
 log = logging.getLogger("automl.meta")
 
@@ -190,7 +191,7 @@ def warm_start(
             }
             study.enqueue_trial(params, user_attrs={"warm_start_from": n.run_id})
             waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
-            study._storage.set_trial_system_attr(waiting[-1]._trial_id, "automl:warm_start", source)
+            compat.study_storage(study).set_trial_system_attr(compat.trial_id(waiting[-1]), "automl:warm_start", source)
             seeded.append(source)
             taken += 1
     log.info(

@@ -2,8 +2,8 @@
 
 Pure numpy, no Optuna objects: the multi-objective pruning rule and the Pareto
 report both use it. Optuna has the same algorithms only as private functions
-(``optuna.study._multi_objective``, ``optuna._hypervolume``); the tests check
-that these agree with them on random points.
+(reached through ``automl.storage.compat``); the tests check that these agree
+with them on random points.
 
 Conventions: ``points`` is an ``(n, m)`` array; ``maximize`` says per objective
 whether larger is better. Internally everything is turned into losses

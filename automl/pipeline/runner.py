@@ -33,7 +33,8 @@ from automl.pipeline.artifacts import (
 )
 from automl.pipeline.search import pruning_pass
 from automl.pipeline.stages import PIPELINE, Stage
-from automl.study import is_transient, open_study
+from automl.storage import is_transient
+from automl.study import open_study
 from automl.worker import worker_command
 
 log = logging.getLogger("automl.pipeline")

@@ -20,7 +20,8 @@ from automl import tracking
 from automl.meta.knowledge import kb_tags, warm_start
 from automl.pipeline.artifacts import LoadedData, PassReport, RunContext, SelectedFeatures, StudyHandle
 from automl.pruning.control import enforce, force_prune, overdue_stops
-from automl.study import create_or_open, open_study, progress, redact
+from automl.redact import redact
+from automl.study import create_or_open, open_study, progress
 from automl.urls import mlflow_ui_base
 
 log = logging.getLogger("automl.pipeline")

@@ -26,7 +26,7 @@ from automl.pruning.asha import ASHAPruner, HyperbandPruner
 from automl.pruning.base import CentralPruner, Decision, TrialCurve
 from automl.pruning.median import MedianPruner
 from automl.pruning.moasha import MOASHAPruner, VectorCurve
-from automl.study import ORPHAN_KEY, orphan_trials, stale_trial_ids
+from automl.storage import ORPHAN_KEY, compat, orphan_trials, stale_trial_ids
 
 STOP_KEY = "automl:stop"
 STOP_AT_KEY = "automl:stop_at"
@@ -60,10 +60,10 @@ def curve_of(t: FrozenTrial) -> TrialCurve:
 
 
 def _record(study: optuna.Study, trial: FrozenTrial, decision: Decision) -> None:
-    storage = study._storage
+    storage = compat.study_storage(study)
     try:
         for rung in decision.passed:
-            storage.set_trial_system_attr(trial._trial_id, f"{PASSED_PREFIX}{rung}", True)
+            storage.set_trial_system_attr(compat.trial_id(trial), f"{PASSED_PREFIX}{rung}", True)
     except optuna.exceptions.UpdateFinishedTrialError:
         return  # the trial ended between our read and this write: nothing to decide any more
     if decision.stop:
@@ -75,10 +75,10 @@ def signal_stop(study: optuna.Study, trial: FrozenTrial, reason: str, now: float
 
     Returns False when the trial ended meanwhile (its worker told a result first): no signal needed.
     """
-    storage = study._storage
+    storage = compat.study_storage(study)
     try:
-        storage.set_trial_system_attr(trial._trial_id, STOP_AT_KEY, time.time() if now is None else now)
-        storage.set_trial_system_attr(trial._trial_id, STOP_KEY, reason)
+        storage.set_trial_system_attr(compat.trial_id(trial), STOP_AT_KEY, time.time() if now is None else now)
+        storage.set_trial_system_attr(compat.trial_id(trial), STOP_KEY, reason)
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
     return True
@@ -128,7 +128,9 @@ def mo_curve_of(t: FrozenTrial) -> VectorCurve:
 
 def mo_report(trial: optuna.Trial, step: int, vector: list[float]) -> None:
     """Record a multi-objective trial's vector at ``step`` in the study storage."""
-    trial.study._storage.set_trial_system_attr(trial._trial_id, f"{MO_PREFIX}{step}", [float(v) for v in vector])
+    compat.study_storage(trial.study).set_trial_system_attr(
+        compat.trial_id(trial), f"{MO_PREFIX}{step}", [float(v) for v in vector]
+    )
 
 
 def mo_should_stop(trial: optuna.Trial, config: StudyConfig) -> bool:
@@ -136,7 +138,7 @@ def mo_should_stop(trial: optuna.Trial, config: StudyConfig) -> bool:
     from automl.multiobjective.study import maximize_flags
 
     study = trial.study
-    me = study._storage.get_trial(trial._trial_id)
+    me = compat.study_storage(study).get_trial(compat.trial_id(trial))
     if STOP_KEY in me.system_attrs:
         return True
     rule = make_mo_rule(config) if config.pruning.worker_check else None
@@ -188,10 +190,10 @@ def fail_and_retry(study: optuna.Study, trial: FrozenTrial, reason: str, max_ret
     ``RetryHeartbeatStaleTrialCallback`` writes them) but none of the failed attempt's
     pruning state. Returns False when another process already ended the trial.
     """
-    storage = study._storage
+    storage = compat.study_storage(study)
     try:
-        storage.set_trial_system_attr(trial._trial_id, "automl:failed_reason", reason)
-        if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+        storage.set_trial_system_attr(compat.trial_id(trial), "automl:failed_reason", reason)
+        if not storage.set_trial_state_values(compat.trial_id(trial), state=TrialState.FAIL):
             return False
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
@@ -216,7 +218,7 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
     """One pass of the pruning manager over the study (the sensor calls this every poll)."""
     now = time.time() if now is None else now
     report = EnforceReport()
-    storage = study._storage
+    storage = compat.study_storage(study)
     # 1. stale heartbeats -> FAIL + one retry of the same parameters
     for trial_id in stale_trial_ids(study, config.pruning.stale_after_s, now):
         t = storage.get_trial(trial_id)
@@ -226,9 +228,9 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
     # the slot asked again), and not counted against the budget
     for t in orphan_trials(study, config.pruning.stale_after_s, now):
         try:
-            storage.set_trial_system_attr(t._trial_id, ORPHAN_KEY, True)
-            storage.set_trial_system_attr(t._trial_id, "automl:failed_reason", "orphan of an interrupted ask")
-            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+            storage.set_trial_system_attr(compat.trial_id(t), ORPHAN_KEY, True)
+            storage.set_trial_system_attr(compat.trial_id(t), "automl:failed_reason", "orphan of an interrupted ask")
+            storage.set_trial_state_values(compat.trial_id(t), state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -293,9 +295,9 @@ def force_prune(study: optuna.Study, trial: FrozenTrial, how: str) -> bool:
     Returns False when the trial had already ended (its worker told a result in time):
     then the caller must leave its process alone.
     """
-    storage = study._storage
+    storage = compat.study_storage(study)
     try:
-        storage.set_trial_system_attr(trial._trial_id, FORCED_KEY, how)
-        return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.PRUNED))
+        storage.set_trial_system_attr(compat.trial_id(trial), FORCED_KEY, how)
+        return bool(storage.set_trial_state_values(compat.trial_id(trial), state=TrialState.PRUNED))
     except optuna.exceptions.UpdateFinishedTrialError:
         return False

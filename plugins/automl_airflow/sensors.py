@@ -49,7 +49,7 @@ class StudyProgressSensor(BaseSensorOperator):
     def poke(self, context: Any) -> PokeReturnValue:
         from automl.pipeline import RunContext
         from automl.pipeline.search import pruning_pass
-        from automl.study import is_transient
+        from automl.storage import is_transient
 
         ctx = RunContext(self.study["config_path"], self.study["study_name"])
         config = ctx.config

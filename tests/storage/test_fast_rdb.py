@@ -14,8 +14,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.fast_storage import FastRDBStorage
-from automl.study import get_storage
+from automl.storage import FastRDBStorage, compat, get_storage
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -109,7 +108,7 @@ def test_same_trials_and_errors_as_optuna(url: str) -> None:
         assert got_errors == want_errors and len(got_errors) == 11
         # each storage reads what the other wrote, trial by trial and as a whole study
         for t in got:
-            assert _comparable(plain.get_trial(t._trial_id)) == _comparable(fast.get_trial(t._trial_id))
+            assert _comparable(plain.get_trial(compat.trial_id(t))) == _comparable(fast.get_trial(compat.trial_id(t)))
         a = got[0]
         assert a.intermediate_values[4] == 0.8 and math.isnan(a.intermediate_values[1])
         assert a.intermediate_values[2] == math.inf and a.intermediate_values[3] == -math.inf
@@ -120,14 +119,17 @@ def test_same_trials_and_errors_as_optuna(url: str) -> None:
         assert got[3].params == {"lr": 0.05} and got[2].state == TrialState.FAIL
         assert got[4].values == [math.inf, -math.inf]
         # datetimes come back as Optuna's: naive local time, equal to what RDBStorage reads
-        assert fast.get_trial(a._trial_id).datetime_complete == plain.get_trial(a._trial_id).datetime_complete
+        assert (
+            fast.get_trial(compat.trial_id(a)).datetime_complete
+            == plain.get_trial(compat.trial_id(a)).datetime_complete
+        )
     finally:
         for name in (f"plain-{tag}", f"fast-{tag}", f"plain-{tag}-mo", f"fast-{tag}-mo"):
             optuna.delete_study(study_name=name, storage=plain)
 
 
 def test_filtered_reads_match_optuna(url: str) -> None:
-    """``_get_trials`` with states, and with the included-ids/newer-than filter Optuna's read cache uses."""
+    """``_get_trials`` (:func:`compat.get_trials_filtered`) with states, and with the included-ids/newer-than filter Optuna's read cache uses."""
     name = f"filtered-{uuid.uuid4().hex[:8]}"
     fast = get_storage(url)
     assert isinstance(fast, FastRDBStorage)
@@ -142,14 +144,14 @@ def test_filtered_reads_match_optuna(url: str) -> None:
                 study.tell(t, x)
             elif i % 3 == 1:
                 study.tell(t, state=TrialState.PRUNED)
-        sid = study._study_id
-        ids = [t._trial_id for t in study.get_trials(deepcopy=False)]
+        sid = compat.study_id(study)
+        ids = [compat.trial_id(t) for t in study.get_trials(deepcopy=False)]
         for states in (None, (TrialState.RUNNING,), (TrialState.COMPLETE, TrialState.PRUNED)):
             for included, greater in ((set(), -1), ({ids[1], ids[4]}, ids[6]), (set(), ids[8])):
-                got = fast._get_trials(sid, states, included, greater)
-                want = plain._get_trials(sid, states, included, greater)
+                got = compat.get_trials_filtered(fast, sid, states, included, greater)
+                want = compat.get_trials_filtered(plain, sid, states, included, greater)
                 assert [_comparable(t) for t in got] == [_comparable(t) for t in want]
-        assert len(fast._get_trials(sid, (TrialState.RUNNING,), set(), -1)) == 4
+        assert len(compat.get_trials_filtered(fast, sid, (TrialState.RUNNING,), set(), -1)) == 4
         # through Optuna's read cache (what create_study/load_study wrap the storage in)
         assert [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))] == [0, 3, 6, 9]
     finally:
@@ -184,17 +186,17 @@ def test_params_through_optunas_read_cache(url: str) -> None:
     name = f"cached-{uuid.uuid4().hex[:8]}"
     fast = get_storage(url)
     study = optuna.create_study(study_name=name, storage=fast)
-    cached = study._storage
+    cached = compat.study_storage(study)
     assert type(cached).__name__ == "_CachedStorage"
     try:
         a, b = study.ask(), study.ask()
         a.suggest_float("x", 0, 1)
         with pytest.raises(ValueError, match="Cannot set different distribution kind"):
-            cached.set_trial_param(b._trial_id, "x", 1, CategoricalDistribution(["p", "q"]))
+            cached.set_trial_param(compat.trial_id(b), "x", 1, CategoricalDistribution(["p", "q"]))
         b.suggest_float("x", 0, 1)
         b.suggest_int("n", 1, 9)
         plain = optuna.storages.RDBStorage(url)
-        assert plain.get_trial(b._trial_id).params == b.params and set(b.params) == {"x", "n"}
-        assert plain.get_trial(a._trial_id).distributions == {"x": FloatDistribution(0, 1)}
+        assert plain.get_trial(compat.trial_id(b)).params == b.params and set(b.params) == {"x", "n"}
+        assert plain.get_trial(compat.trial_id(a)).distributions == {"x": FloatDistribution(0, 1)}
     finally:
         optuna.delete_study(study_name=name, storage=fast)

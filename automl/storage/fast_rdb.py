@@ -10,15 +10,19 @@ one, NaN and infinite values, local-time datetimes, parameter distribution check
 (study calls, trials created from a template, heartbeats, migrations) from Optuna;
 it overrides only:
 
-- ``get_trial`` and ``_get_trials`` (what ``get_all_trials`` and Optuna's read cache call): one
+- ``get_trial`` and ``get_trials_since`` (what ``get_all_trials`` and Optuna's read cache call): one
   statement for the trial rows and one UNION ALL statement for all their child rows;
 - ``set_trial_intermediate_value``, ``set_trial_user_attr``, ``set_trial_system_attr`` and
-  ``_set_trial_param`` (what ``set_trial_param`` and Optuna's read cache call): the trial's state
+  ``write_trial_param`` (what ``set_trial_param`` and Optuna's read cache call): the trial's state
   checked and the row written in one short transaction;
-- ``set_trial_state_values`` (row lock, values upserted, state and times set) and ``create_new_trial``
-  without a template (study row lock, insert, number = trials before it), as Optuna does them.
+- ``set_trial_state_values`` (row lock, values upserted, state and times set) and ``insert_trial``
+  (what ``create_new_trial`` calls) without a template (study row lock, insert, number = trials
+  before it), as Optuna does them.
 
-``tests/test_fast_storage.py`` replays the same operations on both storages (SQLite and PostgreSQL)
+The hooks ``get_trials_since``, ``write_trial_param`` and ``insert_trial`` are Optuna's private
+methods, reached through :class:`automl.storage.compat.RDBStorageBase`.
+
+``tests/storage/test_fast_rdb.py`` replays the same operations on both storages (SQLite and PostgreSQL)
 and asserts identical trials and errors.
 """
 
@@ -32,13 +36,13 @@ import time
 from collections.abc import Container, Iterable, Sequence
 from typing import Any
 
-import optuna
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
 import sqlalchemy.dialects.sqlite
 from optuna import distributions
-from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
+
+from automl.storage.compat import RDBStorageBase, models
 
 _T = models.TrialModel.__table__
 _P = models.TrialParamModel.__table__
@@ -172,7 +176,7 @@ _COUNT_BEFORE = (
 )
 
 
-class FastRDBStorage(optuna.storages.RDBStorage):
+class FastRDBStorage(RDBStorageBase):
     """``optuna.storages.RDBStorage`` with Core fast paths for the per-trial calls (see the module doc)."""
 
     # ------------------------------------------------------------------ reads
@@ -184,7 +188,7 @@ class FastRDBStorage(optuna.storages.RDBStorage):
             children = conn.execute(_ONE_TRIAL_CHILDREN, {"tid": trial_id}).all()
         return _build(row, children)
 
-    def _get_trials(
+    def get_trials_since(
         self,
         study_id: int,
         states: Container[TrialState] | None,
@@ -262,7 +266,7 @@ class FastRDBStorage(optuna.storages.RDBStorage):
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         self._set_attr(_S, trial_id, key, value)
 
-    def _set_trial_param(
+    def write_trial_param(
         self,
         trial_id: int,
         param_name: str,
@@ -296,9 +300,9 @@ class FastRDBStorage(optuna.storages.RDBStorage):
                 )
             )
 
-    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+    def insert_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
         if template_trial is not None:  # enqueued / copied trials: Optuna's path
-            return super()._create_new_trial(study_id, template_trial)
+            return super().insert_trial(study_id, template_trial)
         for attempt in range(1, 6):  # as Optuna: retry a deadlock a few times
             try:
                 with self.engine.begin() as conn:

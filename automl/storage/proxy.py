@@ -1,11 +1,11 @@
-"""Optuna's gRPC storage proxy in front of PostgreSQL: ``python -m automl.storage_proxy``.
+"""Optuna's gRPC storage proxy in front of PostgreSQL: ``python -m automl.storage.proxy``.
 
 For hundreds to thousands of workers: each worker keeps one gRPC channel to the proxy
 (``storage: grpc://host:port`` in the study config) instead of its own database connections,
 and the proxy talks to PostgreSQL through one bounded connection pool. PostgreSQL's
 ``max_connections`` (100 by default) then bounds the proxy's pool, not the number of workers.
 
-    python -m automl.storage_proxy --storage postgresql+psycopg://user@db:5432/optuna --port 13000
+    python -m automl.storage.proxy --storage postgresql+psycopg://user@db:5432/optuna --port 13000
 
 The backend URL may instead come from ``AUTOML_PROXY_STORAGE`` (keeps a password off the
 command line). The proxy is stateless apart from Optuna's read cache: run it as a long-lived
@@ -25,31 +25,28 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
-log = logging.getLogger("automl.storage_proxy")
+from automl.redact import redact
+from automl.storage.client import EXTRAS_METHOD
+from automl.storage.compat import get_trials_filtered, make_grpc_server, trials_reply
+from automl.storage.errors import StorageError, StorageUnavailable
+from automl.storage.fast_rdb import FastRDBStorage
 
-#: one extra RPC beside Optuna's StorageService (same port): trials of a study in given states,
-#: filtered in the database. Optuna's client can only fetch every unfinished trial, so with 1,000
-#: workers each ``study.ask()`` (which looks for WAITING trials to run first) moved ~1,000 RUNNING
-#: trials through PostgreSQL, the proxy and the wire.
-EXTRAS_METHOD = "/automl.StorageExtras/TrialsInStates"
+log = logging.getLogger("automl.storage.proxy")
 
 
 def _extras_handler(storage: optuna.storages.BaseStorage) -> Any:
-    import grpc
-    from optuna.storages._grpc.auto_generated import api_pb2
-    from optuna.storages._grpc.servicer import _to_proto_trial
-    from optuna.trial import TrialState
-
-    rdb: Any = getattr(storage, "_backend", storage)  # under Optuna's read cache
+    """Serves :data:`automl.storage.client.EXTRAS_METHOD`."""
+    import grpc  # ~70 ms, the server needs it anyway
 
     def trials_in_states(request: bytes, context: Any) -> bytes:
         req = json.loads(request)
         try:
-            trials = rdb._get_trials(req["study_id"], [TrialState[s] for s in req["states"]], set(), -1)
+            trials = get_trials_filtered(storage, req["study_id"], [TrialState[s] for s in req["states"]], set(), -1)
         except KeyError as err:
             context.abort(grpc.StatusCode.NOT_FOUND, str(err))
-        return api_pb2.GetTrialsReply(trials=[_to_proto_trial(t) for t in trials]).SerializeToString()
+        return trials_reply(trials)
 
     service, method = EXTRAS_METHOD.strip("/").split("/")
     return grpc.method_handlers_generic_handler(
@@ -57,53 +54,13 @@ def _extras_handler(storage: optuna.storages.BaseStorage) -> Any:
     )
 
 
-class ProxyClient(optuna.storages.GrpcStorageProxy):
-    """Optuna's proxy client, asking our proxy for WAITING trials only (one cheap query) when
-    ``study.ask()`` looks for a queued trial; against a plain Optuna proxy it behaves as Optuna's."""
-
-    def _setup(self) -> None:
-        super()._setup()
-        self._extras = self._channel.unary_unary(EXTRAS_METHOD)
-        self._extras_ok = True
-
-    def __getstate__(self) -> dict[Any, Any]:
-        state = super().__getstate__()
-        state.pop("_extras", None)
-        return state
-
-    def get_all_trials(self, study_id: int, deepcopy: bool = True, states: Any = None) -> list[Any]:
-        from optuna.trial import TrialState
-
-        if self._extras_ok and states is not None and 0 < len(states) and set(states) <= {TrialState.WAITING}:
-            import grpc
-            from optuna.storages._grpc.auto_generated import api_pb2
-            from optuna.storages._grpc.servicer import _from_proto_trial
-
-            request = json.dumps({"study_id": study_id, "states": [s.name for s in states]}).encode()
-            try:
-                reply = api_pb2.GetTrialsReply.FromString(self._extras(request))
-            except grpc.RpcError as err:
-                if err.code() == grpc.StatusCode.NOT_FOUND:
-                    raise KeyError(f"study {study_id} not found") from err
-                if err.code() != grpc.StatusCode.UNIMPLEMENTED:
-                    raise
-                self._extras_ok = False  # a plain Optuna proxy
-            else:
-                return [_from_proto_trial(t) for t in reply.trials]
-        return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
-
-
 def backend_storage(url: str, pool_size: int) -> optuna.storages.BaseStorage:
     """The proxy's storage: an RDB storage with a bounded, self-healing pool, wrapped in Optuna's read cache."""
-    from automl.study import StorageUnavailable, redact
-
     if url.startswith("grpc://"):
         raise ValueError("the proxy's backend must be a database URL, not another proxy")
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("postgresql"):
         engine_kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=60, connect_args={"connect_timeout": 10})
-    from automl.fast_storage import FastRDBStorage
-
     try:
         rdb = FastRDBStorage(url, engine_kwargs=engine_kwargs)
     except Exception as err:
@@ -113,17 +70,15 @@ def backend_storage(url: str, pool_size: int) -> optuna.storages.BaseStorage:
 
 def start_server(url: str, host: str = "127.0.0.1", port: int = 13000, threads: int = 16) -> Any:
     """Start the proxy in this process and return the running ``grpc.Server`` (``.stop(grace)`` ends it)."""
-    from optuna.storages._grpc.server import make_server
-
     storage = backend_storage(url, threads)
-    server = make_server(storage, host, port, ThreadPoolExecutor(max_workers=threads))
+    server = make_grpc_server(storage, host, port, ThreadPoolExecutor(max_workers=threads))
     server.add_generic_rpc_handlers((_extras_handler(storage),))
     server.start()
     return server
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m automl.storage_proxy", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m automl.storage.proxy", description=__doc__.splitlines()[0])
     parser.add_argument("--storage", default=os.environ.get("AUTOML_PROXY_STORAGE"), help="backend database URL")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for a cluster)")
     parser.add_argument("--port", type=int, default=13000)
@@ -139,14 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not args.storage:
         parser.error("give --storage or set AUTOML_PROXY_STORAGE")
-    from automl.study import StorageError, redact
-
     if args.processes > 1:
         return _serve_processes(args)
     try:
         server = start_server(args.storage, args.host, args.port, args.threads)
     except (StorageError, ValueError) as err:
-        print(f"automl.storage_proxy: {err}", file=sys.stderr)
+        print(f"automl.storage.proxy: {err}", file=sys.stderr)
         return 2
     log.info("storage proxy for %s listening on grpc://%s:%d", redact(args.storage), args.host, args.port)
     done = threading.Event()
@@ -165,7 +118,7 @@ def _serve_processes(args: argparse.Namespace) -> int:
     from the database, exactly as N separate Optuna clients would."""
     import subprocess
 
-    cmd = [sys.executable, "-m", "automl.storage_proxy", "--host", args.host, "--port", str(args.port)]
+    cmd = [sys.executable, "-m", "automl.storage.proxy", "--host", args.host, "--port", str(args.port)]
     cmd += ["--threads", str(args.threads)]
     env = {**os.environ, "AUTOML_PROXY_STORAGE": args.storage}
     children = [subprocess.Popen(cmd, env=env) for _ in range(args.processes)]

@@ -14,8 +14,8 @@ from helpers import make_config
 from optuna.trial import TrialState
 
 from automl.config import ConfigError
-from automl.storage_proxy import ProxyClient, start_server
-from automl.study import StorageError, get_storage, record_heartbeat, stale_trial_ids
+from automl.storage import ProxyClient, StorageError, compat, get_storage, record_heartbeat, stale_trial_ids
+from automl.storage.proxy import start_server
 
 
 def _port() -> int:
@@ -61,10 +61,10 @@ def test_ask_uses_the_waiting_trials_call(proxy: str) -> None:
 
 
 def test_client_falls_back_on_a_plain_optuna_proxy(tmp_path: Path) -> None:
-    from optuna.storages._grpc.server import make_server
-
     port = _port()
-    server = make_server(optuna.storages.get_storage(f"sqlite:///{tmp_path / 'plain.db'}"), "127.0.0.1", port)
+    server = compat.make_grpc_server(
+        optuna.storages.get_storage(f"sqlite:///{tmp_path / 'plain.db'}"), "127.0.0.1", port
+    )
     server.start()
     try:
         storage = get_storage(f"grpc://127.0.0.1:{port}")
@@ -78,14 +78,14 @@ def test_heartbeats_through_the_proxy(proxy: str) -> None:
     storage = get_storage(proxy)
     study = optuna.create_study(study_name="hb", storage=storage)
     beating, silent = study.ask(), study.ask()
-    record_heartbeat(storage, beating._trial_id)
+    record_heartbeat(storage, compat.trial_id(beating))
     assert stale_trial_ids(study, stale_after_s=30) == []  # fresh; a trial that never beat is left alone
-    assert stale_trial_ids(study, stale_after_s=30, now=time.time() + 60) == [beating._trial_id]
+    assert stale_trial_ids(study, stale_after_s=30, now=time.time() + 60) == [compat.trial_id(beating)]
     del silent
 
 
 def test_unreachable_proxy_is_one_clear_error() -> None:
     with pytest.raises(
-        StorageError, match=r"cannot reach the study storage proxy grpc://127.0.0.1:\d+ .*automl.storage_proxy"
+        StorageError, match=r"cannot reach the study storage proxy grpc://127.0.0.1:\d+ .*automl.storage.proxy"
     ):
         get_storage(f"grpc://127.0.0.1:{_port()}", connect_timeout_s=1)
