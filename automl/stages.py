@@ -498,8 +498,8 @@ def evaluate_holdout(
     import pandas as pd
 
     from automl import tracking
-    from automl.metrics import score
-    from automl.spaces import prepare_frame
+    from automl.families.space import prepare_frame
+    from automl.metrics.scoring import score
 
     config = read_config(config_path)
     model = joblib.load(retrained["model_path"])

@@ -18,8 +18,8 @@ import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.config import MultiObjectiveConfig, StudyConfig, parse_config
-from automl.spaces import ModelSpace
+from automl.config import StudyConfig, parse_config
+from automl.samplers import make_sampler
 
 T = TypeVar("T")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -244,51 +244,6 @@ def _sqlite_wal(storage: optuna.storages.RDBStorage) -> None:
 
     sqlalchemy.event.listen(storage.engine, "connect", on_connect)
     storage.engine.dispose()  # connections opened before the listener reopen with it
-
-
-def _nsga2(mo: MultiObjectiveConfig | None, seed: int) -> optuna.samplers.NSGAIISampler:
-    """NSGA-II with the config's population and operators (Optuna's crossovers and mutations)."""
-    from optuna.samplers import nsgaii
-
-    if mo is None:
-        return optuna.samplers.NSGAIISampler(population_size=10, seed=seed)
-    crossover = {
-        "uniform": nsgaii.UniformCrossover,
-        "sbx": nsgaii.SBXCrossover,
-        "blxalpha": nsgaii.BLXAlphaCrossover,
-        "vsbx": nsgaii.VSBXCrossover,
-    }[mo.crossover]()
-    with warnings.catch_warnings():  # the operators are marked experimental in Optuna 5
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        mutation = nsgaii.PolynomialMutation() if mo.mutation == "polynomial" else None
-        return optuna.samplers.NSGAIISampler(
-            population_size=mo.population_size, crossover=crossover, mutation=mutation, seed=seed
-        )
-
-
-def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
-    """Build the config's sampler. ``seed_offset`` keeps parallel workers from drawing the same points."""
-    seed = config.seed + seed_offset
-    name = config.sampler
-    if name == "tpe":
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            multivariate=True,
-            group=len(config.model_space) > 1,
-            constant_liar=True,
-        )
-    if name == "nsga2":
-        mo = config.multi_objective
-        return _nsga2(mo, seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "grid":
-        return optuna.samplers.GridSampler(ModelSpace(config.model_space).grid(), seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    raise ValueError(f"unknown sampler {name!r}")
 
 
 def create_or_open(config: StudyConfig, study_name: str) -> optuna.Study:
