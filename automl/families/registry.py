@@ -14,18 +14,21 @@ from dataclasses import dataclass
 class FamilyEntry:
     """One registered family: where its class lives and what a study config must agree with."""
 
-    path: str  # "module:ClassName"
+    path: str  # "module:ClassName", the module relative to automl.families when it starts with "."
     tasks: tuple[str, ...]
     pixel_input: bool = False  # reads the columns as image pixels: needs dataset.image_shape, no feature step
 
 
+CLS, REG, BOTH = ("classification",), ("regression",), ("classification", "regression")
+
+#: name -> entry; an entry's path is relative to this package (".module:Class") or absolute
 FAMILIES: dict[str, FamilyEntry] = {
-    "lightgbm": FamilyEntry("automl.families.lightgbm:LightGBMFamily", ("classification", "regression")),
-    "random_forest": FamilyEntry("automl.families.random_forest:RandomForestFamily", ("classification", "regression")),
-    "logistic_regression": FamilyEntry("automl.families.linear:LogisticRegressionFamily", ("classification",)),
-    "ridge": FamilyEntry("automl.families.linear:RidgeFamily", ("regression",)),
-    "torch_mlp": FamilyEntry("automl.families.torch_mlp:TorchMLPFamily", ("classification", "regression")),
-    "torch_cnn": FamilyEntry("automl.families.torch_cnn:TorchCNNFamily", ("classification",), pixel_input=True),
+    "lightgbm": FamilyEntry(".lightgbm:LightGBMFamily", BOTH),
+    "random_forest": FamilyEntry(".random_forest:RandomForestFamily", BOTH),
+    "logistic_regression": FamilyEntry(".linear:LogisticRegressionFamily", CLS),
+    "ridge": FamilyEntry(".linear:RidgeFamily", REG),
+    "torch_mlp": FamilyEntry(".torch_mlp:TorchMLPFamily", BOTH),
+    "torch_cnn": FamilyEntry(".torch_cnn:TorchCNNFamily", CLS, pixel_input=True),
 }
 
 

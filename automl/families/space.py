@@ -26,7 +26,7 @@ def get_family(name: str) -> ModelFamily:
     if name not in FAMILIES:
         raise ValueError(f"unknown model family {name!r}; known: {family_names()}")
     module, cls = FAMILIES[name].path.split(":")
-    family: ModelFamily = getattr(importlib.import_module(module), cls)()
+    family: ModelFamily = getattr(importlib.import_module(module, package=__package__), cls)()
     return family
 
 
