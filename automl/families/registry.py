@@ -28,6 +28,7 @@ FAMILIES: dict[str, FamilyEntry] = {
     "logistic_regression": FamilyEntry(".linear:LogisticRegressionFamily", CLS),
     "ridge": FamilyEntry(".linear:RidgeFamily", REG),
     "torch_mlp": FamilyEntry(".torch_mlp:TorchMLPFamily", BOTH),
+    "hist_gradient_boosting": FamilyEntry(".hist_gradient_boosting:HistGradientBoostingFamily", BOTH),
     "torch_cnn": FamilyEntry(".torch_cnn:TorchCNNFamily", CLS, pixel_input=True),
 }
 
