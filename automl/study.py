@@ -15,61 +15,16 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.config import MultiObjectiveConfig, StudyConfig, parse_config
+from automl.config import StudyConfig, parse_config
 from automl.pruning.control import make_worker_pruner, retried_numbers
 from automl.redact import redact
-from automl.spaces import ModelSpace
+from automl.samplers import make_sampler
 from automl.storage import ORPHAN_KEY, StorageError, get_storage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 # heartbeat_interval and TPE's group option are marked experimental; we use them knowingly
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
-
-def _nsga2(mo: MultiObjectiveConfig | None, seed: int) -> optuna.samplers.NSGAIISampler:
-    """NSGA-II with the config's population and operators (Optuna's crossovers and mutations)."""
-    from optuna.samplers import nsgaii
-
-    if mo is None:
-        return optuna.samplers.NSGAIISampler(population_size=10, seed=seed)
-    crossover = {
-        "uniform": nsgaii.UniformCrossover,
-        "sbx": nsgaii.SBXCrossover,
-        "blxalpha": nsgaii.BLXAlphaCrossover,
-        "vsbx": nsgaii.VSBXCrossover,
-    }[mo.crossover]()
-    with warnings.catch_warnings():  # the operators are marked experimental in Optuna 5
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        mutation = nsgaii.PolynomialMutation() if mo.mutation == "polynomial" else None
-        return optuna.samplers.NSGAIISampler(
-            population_size=mo.population_size, crossover=crossover, mutation=mutation, seed=seed
-        )
-
-
-def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
-    """Build the config's sampler. ``seed_offset`` keeps parallel workers from drawing the same points."""
-    seed = config.seed + seed_offset
-    name = config.sampler
-    if name == "tpe":
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            multivariate=True,
-            group=len(config.model_space) > 1,
-            constant_liar=True,
-        )
-    if name == "nsga2":
-        mo = config.multi_objective
-        return _nsga2(mo, seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "grid":
-        return optuna.samplers.GridSampler(ModelSpace(config.model_space).grid(), seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    raise ValueError(f"unknown sampler {name!r}")
 
 
 def create_or_open(config: StudyConfig, study_name: str) -> optuna.Study:

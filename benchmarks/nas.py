@@ -45,7 +45,7 @@ from automl.data import read_dataset
 from automl.multiobjective import hypervolume
 from automl.multiobjective.study import is_feasible
 from automl.objective import evaluate_trial
-from automl.study import make_sampler
+from automl.samplers import make_sampler
 from automl.worker import record_constraints
 
 ROOT = Path(__file__).resolve().parents[1]

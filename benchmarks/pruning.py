@@ -42,10 +42,10 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from automl.config import StudyConfig, parse_config
 from automl.data import read_dataset
-from automl.metrics import score
+from automl.metrics.scoring import score
 from automl.objective import evaluate_trial, fit_final
 from automl.pruning.control import SignalPruner, make_rule
-from automl.study import make_sampler
+from automl.samplers import make_sampler
 
 STUDIES: list[dict[str, Any]] = [
     # min_resource None: the platform's default first rung (10 rounds = the first report; 30 // 4 = 7 epochs)

@@ -46,11 +46,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automl.config import METRICS
+from automl.metrics import METRICS
 
 METHODS = ("ours", "tpe", "random", "flaml", "lgbm_default")
 DEFAULT_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "diamonds", "tv16")
-MAXIMIZE = {name: direction == "maximize" for name, (_tasks, direction) in METRICS.items()}
+MAXIMIZE = {name: m.direction == "maximize" for name, m in METRICS.items()}
 LARGE_ROWS = 10_000  # datasets at least this large get --budget-large
 
 
@@ -128,7 +128,7 @@ def parse_custom(text: str) -> Dataset:
         path, target, task, metric = (*parts, "") if len(parts) == 3 else (text, "", "", "")
     if task not in ("classification", "regression") or not target:
         raise BenchError(f"--dataset {text!r}: expected PATH:TARGET:classification|regression[:METRIC]")
-    if metric and task not in METRICS[metric][0]:
+    if metric and task not in METRICS[metric].tasks:
         raise BenchError(f"--dataset {text!r}: metric {metric!r} does not apply to {task}")
     if not path.lower().endswith((".csv", ".parquet", ".pq")) or not Path(path).is_file():
         raise BenchError(f"--dataset {text!r}: {path} is not an existing .csv or .parquet file")

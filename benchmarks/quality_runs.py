@@ -11,7 +11,7 @@ the result row back. Methods:
   as ``python -m automl.worker`` processes beside the pruning pass, retrain_best, evaluate_holdout.
 - ``tpe`` / ``random``: a hand-written Optuna study (``TPESampler()`` / ``RandomSampler()``,
   defaults, no pruning, ``n_jobs`` = cores) over the same LightGBM space
-  (``automl.spaces.LightGBMFamily``), K-fold CV on the same folds with early stopping.
+  (``automl.families.lightgbm.LightGBMFamily``), K-fold CV on the same folds with early stopping.
 - ``flaml``: ``flaml.AutoML`` with its defaults, the same time budget, CV on the same folds.
 - ``lgbm_default``: LightGBM with default parameters (the floor).
 
@@ -223,8 +223,8 @@ def _lgb_cv(
     """Hand-written K-fold CV: per fold ``lgb.train`` with early stopping on the validation fold."""
     import lightgbm as lgb
 
-    from automl.metrics import score_predictions
-    from automl.spaces import LightGBMFamily
+    from automl.families.lightgbm import LightGBMFamily
+    from automl.metrics.scoring import score_predictions
 
     native = LightGBMFamily().native_params(params, spec["task"], 0 if classes is None else len(classes), spec["seed"])
     native["metric"] = early_stop_metric(spec["metric"], spec["task"], classes)
@@ -251,9 +251,9 @@ def run_optuna(spec: dict[str, Any], sampler_name: str) -> dict[str, Any]:
     import lightgbm as lgb
     import optuna
 
-    from automl.metrics import score_predictions
+    from automl.families.lightgbm import LightGBMFamily
+    from automl.metrics.scoring import score_predictions
     from automl.objective import cv_splitter
-    from automl.spaces import LightGBMFamily
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
@@ -329,7 +329,7 @@ FLAML_METRIC = {
 def run_flaml(spec: dict[str, Any]) -> dict[str, Any]:
     from flaml import AutoML
 
-    from automl.metrics import score_predictions
+    from automl.metrics.scoring import score_predictions
     from automl.objective import cv_splitter
 
     started = time.perf_counter()
@@ -377,7 +377,7 @@ def run_lgbm_default(spec: dict[str, Any]) -> dict[str, Any]:
     import lightgbm as lgb
     from sklearn.base import clone
 
-    from automl.metrics import score
+    from automl.metrics.scoring import score
     from automl.objective import cv_splitter
 
     started = time.perf_counter()

@@ -11,7 +11,8 @@ from optuna.trial import TrialState
 from automl.config import ConfigError
 from automl.data import read_dataset
 from automl.multiobjective.study import front, is_feasible, pick, reference_point, study_hypervolume
-from automl.study import create_or_open, leaderboard, make_sampler, open_study, progress
+from automl.samplers import make_sampler
+from automl.study import create_or_open, leaderboard, open_study, progress
 from automl.worker import record_constraints, run_slot
 
 MO = {

@@ -23,8 +23,8 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from automl.config import StudyConfig
+from automl.families.space import ModelSpace
 from automl.meta.features import NAMES, distance
-from automl.spaces import ModelSpace
 from automl.storage import compat
 
 log = logging.getLogger("automl.meta")

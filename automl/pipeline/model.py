@@ -16,9 +16,10 @@ import pandas as pd
 
 from automl import tracking
 from automl.config import StudyConfig
+from automl.families.space import prepare_frame
 from automl.measure import latency_batch, model_costs
 from automl.meta.knowledge import record_study
-from automl.metrics import score
+from automl.metrics.scoring import score
 from automl.multiobjective.study import (
     constraint_values,
     pareto_rows,
@@ -29,7 +30,6 @@ from automl.multiobjective.study import (
 from automl.objective import fit_final
 from automl.pipeline.artifacts import HoldoutResult, Registered, Retrained, RunContext, SelectedFeatures, StudyHandle
 from automl.plots import write_study_plots
-from automl.spaces import prepare_frame
 from automl.study import open_study, progress
 
 log = logging.getLogger("automl.pipeline")

@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import StudyConfig
+from automl.families.space import first_rung, max_resource
 from automl.pruning.asha import ASHAPruner, HyperbandPruner
 from automl.pruning.base import CentralPruner, Decision, TrialCurve
 from automl.pruning.median import MedianPruner
@@ -40,13 +41,13 @@ def make_rule(config: StudyConfig) -> CentralPruner | None:
     if p.rule == "none":
         return None
     if p.rule == "asha":
-        return ASHAPruner(config.first_rung, p.reduction_factor, p.min_trials_at_rung, p.rung_value)
+        return ASHAPruner(first_rung(config), p.reduction_factor, p.min_trials_at_rung, p.rung_value)
     if p.rule == "median":
         return MedianPruner(n_startup_trials=p.n_startup_trials)
     if p.rule == "hyperband":
         return HyperbandPruner(
-            config.first_rung,
-            max(config.max_resource, config.first_rung),
+            first_rung(config),
+            max(max_resource(config), first_rung(config)),
             p.reduction_factor,
             p.min_trials_at_rung,
             p.rung_value,
@@ -117,7 +118,7 @@ def make_mo_rule(config: StudyConfig) -> MOASHAPruner | None:
         return None
     names = config.objective_names
     limits = {names.index(n): (op, b) for n, op, b in mo.parsed_constraints() if n in names and n != config.metric}
-    return MOASHAPruner(config.first_rung, p.reduction_factor, p.min_trials_at_rung, limits)
+    return MOASHAPruner(first_rung(config), p.reduction_factor, p.min_trials_at_rung, limits)
 
 
 def mo_curve_of(t: FrozenTrial) -> VectorCurve:
@@ -161,10 +162,10 @@ def make_worker_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
         return optuna.pruners.MedianPruner(n_startup_trials=p.n_startup_trials)
     if p.rule == "asha":
         return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=config.first_rung, reduction_factor=p.reduction_factor
+            min_resource=first_rung(config), reduction_factor=p.reduction_factor
         )
     return optuna.pruners.HyperbandPruner(
-        min_resource=config.first_rung, max_resource=config.max_resource, reduction_factor=p.reduction_factor
+        min_resource=first_rung(config), max_resource=max_resource(config), reduction_factor=p.reduction_factor
     )
 
 

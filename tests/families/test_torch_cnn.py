@@ -4,8 +4,8 @@ import numpy as np
 import torch
 
 from automl.data import read_dataset
+from automl.families.space import get_family
 from automl.nas import TorchCNN, build_cnn
-from automl.spaces import FAMILIES
 
 
 def test_builder_shapes_pooling_and_skips() -> None:
@@ -20,7 +20,7 @@ def test_builder_shapes_pooling_and_skips() -> None:
 
 def test_family_turns_sampled_parameters_into_an_estimator() -> None:
     params = {"n_blocks": 2, "channels_0": 6, "kernel_0": 3, "channels_1": 12, "kernel_1": 5, "pool": "avg"}
-    est = FAMILIES["torch_cnn"].estimator({**params, "image_shape": (8, 8)}, "classification", seed=3)
+    est = get_family("torch_cnn").estimator({**params, "image_shape": (8, 8)}, "classification", seed=3)
     assert isinstance(est, TorchCNN)
     assert est.channels == (6, 12) and est.kernels == (3, 5) and est.image_shape == (8, 8) and est.seed == 3
 

@@ -1,0 +1,43 @@
+"""Reading a study config: from a YAML file, a mapping or JSON, with every problem in one error."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from automl.config.base import ConfigError, format_errors
+from automl.config.study import StudyConfig
+
+
+def parse_config(data: Any, source: str = "<dict>") -> StudyConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"invalid study config {source}: expected a mapping at the top level, got {type(data).__name__}"
+        )
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_errors(err, source)) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> StudyConfig:
+    """Read and validate one study config file; raises ConfigError naming the problem."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read study config {p}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"invalid study config {p}: malformed YAML: {err}") from None
+    return parse_config(data, source=str(p))
+
+
+def config_from_json(text: str) -> StudyConfig:
+    return parse_config(json.loads(text), source="<json>")

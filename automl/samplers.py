@@ -1,0 +1,81 @@
+"""The Optuna samplers a study may use, by name: ``SAMPLERS[name](config, seed)`` builds one.
+
+``automl.config.SamplerName`` lists the same names (the config is validated at DAG-parse
+time, without Optuna); a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import optuna
+from optuna.samplers import nsgaii
+
+from automl.config import StudyConfig
+from automl.families.space import ModelSpace
+
+SamplerBuilder = Callable[[StudyConfig, int], optuna.samplers.BaseSampler]
+
+_CROSSOVERS: dict[str, Callable[[], nsgaii.BaseCrossover]] = {
+    "uniform": nsgaii.UniformCrossover,
+    "sbx": nsgaii.SBXCrossover,
+    "blxalpha": nsgaii.BLXAlphaCrossover,
+    "vsbx": nsgaii.VSBXCrossover,
+}
+
+
+def _tpe(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(
+        seed=seed,
+        multivariate=True,
+        group=len(config.model_space) > 1,
+        constant_liar=True,
+    )
+
+
+def _nsga2(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    """NSGA-II with the config's population and operators (Optuna's crossovers and mutations)."""
+    mo = config.multi_objective
+    if mo is None:
+        return optuna.samplers.NSGAIISampler(population_size=10, seed=seed)
+    crossover = _CROSSOVERS[mo.crossover]()
+    with warnings.catch_warnings():  # the operators are marked experimental in Optuna 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        mutation = nsgaii.PolynomialMutation() if mo.mutation == "polynomial" else None
+        return optuna.samplers.NSGAIISampler(
+            population_size=mo.population_size, crossover=crossover, mutation=mutation, seed=seed
+        )
+
+
+def _random(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _grid(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.GridSampler(ModelSpace(config.model_space).grid(), seed=seed)
+
+
+def _cmaes(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+
+
+def _gp(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+SAMPLERS: dict[str, SamplerBuilder] = {
+    "tpe": _tpe,
+    "random": _random,
+    "grid": _grid,
+    "cmaes": _cmaes,
+    "gp": _gp,
+    "nsga2": _nsga2,
+}
+
+
+def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
+    """Build the config's sampler. ``seed_offset`` keeps parallel workers from drawing the same points."""
+    if config.sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {config.sampler!r}; known: {sorted(SAMPLERS)}")
+    return SAMPLERS[config.sampler](config, config.seed + seed_offset)
