@@ -19,6 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from automl.config import ConfigError, StudyConfig, load_config
+
+# Each command imports what it needs inside its function: `automl validate` (and --help) stay quick,
+# without the pandas/Optuna/MLflow imports that running or reading a study takes.
 from automl.redact import redact
 
 

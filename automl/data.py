@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from automl.config import StudyConfig
+from automl.paths import PROJECT_ROOT
 
 SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "iris")
 
@@ -151,7 +152,6 @@ def summarize(frame: pd.DataFrame, config: StudyConfig) -> dict[str, float | int
 
 def resolve_path(path: str) -> Path:
     """Relative dataset paths are resolved against the project folder."""
-    from automl.paths import PROJECT_ROOT
 
     p = Path(path)
     return p if p.is_absolute() else PROJECT_ROOT / p

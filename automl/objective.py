@@ -25,6 +25,7 @@ import pandas as pd
 from automl.config import StudyConfig
 from automl.families.cv import cv_splitter
 from automl.families.space import ModelSpace, get_family, prepare_frame
+from automl.pruning.control import mo_report, mo_should_stop
 
 __all__ = ["Reporter", "cv_splitter", "evaluate_trial", "fit_final"]
 
@@ -47,8 +48,6 @@ class Reporter:
 
     def report(self, step: int, value: float, steps_used: int) -> None:
         if self.config.is_multi_objective:
-            from automl.pruning.control import mo_report, mo_should_stop
-
             vector = [value if n == self.config.metric else self.costs[n] for n in self.config.objective_names]
             mo_report(self.trial, step, vector)
             stop = mo_should_stop(self.trial, self.config)

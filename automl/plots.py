@@ -26,6 +26,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import StudyConfig
+from automl.pruning.control import mo_curve_of
 
 log = logging.getLogger("automl.plots")
 
@@ -93,7 +94,6 @@ def _optuna_plots(study: optuna.Study, config: StudyConfig | None) -> Plots:
 
 def _mo_metric_curve(i: int) -> Curve:
     def curve(t: FrozenTrial) -> dict[int, float]:
-        from automl.pruning.control import mo_curve_of
 
         return {step: v[i] for step, v in mo_curve_of(t).values.items()}
 

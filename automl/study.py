@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import StudyConfig, parse_config
+from automl.multiobjective.study import feasible_complete
 from automl.pruning.control import make_worker_pruner, retried_numbers
 from automl.redact import redact
 from automl.samplers import make_sampler
@@ -121,8 +122,6 @@ def _best_by_metric(study: optuna.Study, trials: list[FrozenTrial]) -> FrozenTri
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     i = 0
     if len(study.directions) > 1:
-        from automl.multiobjective.study import feasible_complete
-
         complete = feasible_complete(study_config(study), complete)
         i = _metric_index(study)
     if not complete:
@@ -136,8 +135,6 @@ def ranked_trials(study: optuna.Study) -> list[FrozenTrial]:
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     i = 0
     if len(study.directions) > 1:
-        from automl.multiobjective.study import feasible_complete
-
         trials = feasible_complete(study_config(study), trials)
         i = _metric_index(study)
     sign = 1.0 if study.directions[i] == optuna.study.StudyDirection.MAXIMIZE else -1.0

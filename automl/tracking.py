@@ -24,7 +24,9 @@ from optuna.trial import TrialState
 
 from automl.config import StudyConfig
 from automl.paths import state_dir
+from automl.pruning.control import mo_curve_of
 from automl.redact import redact
+from automl.study import progress
 
 TAG_RUN_ID = "airflow.run_id"
 TAG_DAG_RUN_URL = "airflow.dag_run_url"
@@ -189,7 +191,6 @@ def _airflow_line(airflow: dict[str, str]) -> str:
 
 def write_parent_note(config: StudyConfig, parent_run_id: str, study: optuna.Study, top: int = 10) -> str:
     """The parent run's description: the back-link to the Airflow DAG run, the budget and the trials."""
-    from automl.study import progress
 
     c = client(config)
     tags = c.get_run(parent_run_id).data.tags
@@ -326,8 +327,6 @@ def _log_trial(
     rid = run.info.run_id
     running = dict(t.intermediate_values)
     if config.is_multi_objective:  # vectors in system attributes; the metric is one entry
-        from automl.pruning.control import mo_curve_of
-
         i = config.objective_names.index(config.metric)
         running = {step: v[i] for step, v in mo_curve_of(t).values.items()}
     metrics = [Metric(f"cv_{config.metric}_running", v, end_ms, step) for step, v in sorted(running.items())]

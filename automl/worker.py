@@ -32,10 +32,13 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from automl import tracking
 from automl.config import StudyConfig, config_from_json
+from automl.multiobjective.study import constraints_by_name
 from automl.objective import evaluate_trial
+from automl.pruning.control import fail_and_retry, retried_numbers
 from automl.storage import Heartbeat, compat, is_transient, retry_storage
-from automl.study import open_study
+from automl.study import is_result, open_study
 
 log = logging.getLogger("automl.worker")
 
@@ -146,8 +149,6 @@ def _slot_trial(
     asked: dict[str, int],
 ) -> int:
     """Run the trial of one slot key (idempotent: safe to call again after a storage error)."""
-    from automl.pruning.control import fail_and_retry, retried_numbers
-    from automl.study import is_result
 
     if key in asked:  # an earlier attempt asked; the storage failed before the trial carried its key
         orphan = compat.study_storage(study).get_trial(asked[key])
@@ -205,7 +206,6 @@ def describe_values(config: StudyConfig, value: float | list[float]) -> str:
 
 def record_constraints(trial: optuna.Trial, config: StudyConfig) -> None:
     """Constraint values for Optuna (``Trial.set_constraint``): its samplers and plots see feasibility."""
-    from automl.multiobjective.study import constraints_by_name
 
     system_attrs = trial.storage.get_trial_system_attrs(compat.trial_id(trial))
     for text, value in constraints_by_name(config, trial.user_attrs.get("measures", {})).items():
@@ -257,7 +257,6 @@ class MlflowLogger:
                 self._log(numbers)
 
     def _log(self, numbers: list[int]) -> None:
-        from automl import tracking
 
         try:
             with tracking.fail_fast():
@@ -310,8 +309,6 @@ def slot_result(config: StudyConfig, slot: int, parent_run_id: str | None, done:
     """What the slot's task returns (small): the trials it ran now and its trials' MLflow child runs."""
     runs: dict[int, str] = {}
     if parent_run_id:
-        from automl import tracking
-
         try:
             runs = tracking.slot_runs(config, parent_run_id, slot)
         except Exception as err:  # MLflow down: the links fall back to the parent run

@@ -26,6 +26,8 @@ from automl.config import StudyConfig
 from automl.families.space import ModelSpace
 from automl.meta.features import NAMES, distance
 from automl.storage import compat
+from automl.study import ranked_trials
+from automl.tracking import client
 
 log = logging.getLogger("automl.meta")
 
@@ -43,8 +45,6 @@ def kb_tags(config: StudyConfig, meta: dict[str, float]) -> dict[str, str]:
 
 def record_study(config: StudyConfig, parent_run_id: str, study: optuna.Study, top_k: int = 10) -> int:
     """Publish a finished study's best configurations to the knowledge base (idempotent)."""
-    from automl.study import ranked_trials
-    from automl.tracking import client
 
     i = config.objective_names.index(config.metric)  # multi-objective: ranked by the metric, feasible only
     top = [{"params": t.params, "value": t.values[i], "trial": t.number} for t in ranked_trials(study)[:top_k]]
@@ -68,7 +68,6 @@ class Neighbour:
 
 def find_neighbours(config: StudyConfig, meta: dict[str, float], exclude_run: str | None = None) -> list[Neighbour]:
     """The k nearest finished studies with the same task, metric and model space."""
-    from automl.tracking import client
 
     ws = config.warm_start
     c = client(config)
@@ -143,7 +142,6 @@ def warm_start(
     config: StudyConfig, study: optuna.Study, meta: dict[str, float], exclude_run: str | None = None
 ) -> list[dict[str, Any]]:
     """Enqueue the best configurations of the nearest past studies; return what seeded the study."""
-    from automl.tracking import client
 
     ws = config.warm_start
     if not ws.enabled:

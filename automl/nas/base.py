@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from automl.measure import torch_costs
+
 
 def device() -> Any:
     import torch
@@ -125,7 +127,6 @@ class TorchEstimator(BaseEstimator):
 
     def measure(self, X_batch: Any, repeats: int = 15) -> dict[str, float]:
         """Latency (median ms per batch), peak inference memory (MB) and parameter count, measured."""
-        from automl.measure import torch_costs
 
         x = self._inputs(np.asarray(X_batch, dtype=np.float32))
         return torch_costs(self.network(), x, repeats)

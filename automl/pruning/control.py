@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import StudyConfig
 from automl.families.space import first_rung, max_resource
+from automl.multiobjective.study import maximize_flags
 from automl.pruning.asha import ASHAPruner, HyperbandPruner
 from automl.pruning.base import CentralPruner, Decision, TrialCurve
 from automl.pruning.median import MedianPruner
@@ -136,7 +137,6 @@ def mo_report(trial: optuna.Trial, step: int, vector: list[float]) -> None:
 
 def mo_should_stop(trial: optuna.Trial, config: StudyConfig) -> bool:
     """The worker's check at a report: the sensor's stop signal, or (``worker_check``) MO-ASHA right now."""
-    from automl.multiobjective.study import maximize_flags
 
     study = trial.study
     me = compat.study_storage(study).get_trial(compat.trial_id(trial))
@@ -263,7 +263,6 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
 
 
 def _enforce_mo(study: optuna.Study, config: StudyConfig, running: list[FrozenTrial], report: EnforceReport) -> None:
-    from automl.multiobjective.study import maximize_flags
 
     rule = make_mo_rule(config)
     if rule is None or not running:
