@@ -22,7 +22,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from automl_airflow.factory import dag_id_for
-    from automl_airflow.local import load_dags, migrate_db, run_dag_test
+    from automl_airflow.local import load_dags, migrate_db, run_dag_test_quietly
 
     started = time.time()
     print("== initializing the embedded Airflow metadata DB (SQLite) ...", flush=True)
@@ -33,8 +33,9 @@ def main() -> int:
         print(f"no DAG {dag_id}; known: {sorted(dags)}", file=sys.stderr)
         return 2
     conf = {"n_trials": args.n_trials} if args.n_trials else None
-    print(f"== running DAG {dag_id} with dag.test() ...", flush=True)
-    dr = run_dag_test(dags[dag_id], conf)
+    log_path = ROOT / ".airflow" / "demo.log"
+    print(f"== running DAG {dag_id} with dag.test() (Airflow's log: {log_path.relative_to(ROOT)})", flush=True)
+    dr = run_dag_test_quietly(dags[dag_id], log_path, conf)
     state = str(dr.state)
     print(f"== DAG run {dr.run_id}: {state} in {time.time() - started:.0f} s")
     if state != "success":

@@ -7,6 +7,8 @@ import json
 import logging
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,27 +157,25 @@ def evaluate_holdout(
     )
 
 
-def _trusted_types(model: Any) -> list[str]:
-    """The types skops must trust to load ``model``: those of the model we just built.
+@contextmanager
+def _no_airflow_alias_warnings() -> Iterator[None]:
+    """Silence Airflow's deprecated-alias warnings while skops serializes the model.
 
-    skops' scan touches every loaded module's attributes; inside an Airflow task that reads
-    Airflow's deprecated module aliases, each raising a FutureWarning subclass (about 1,100 lines
-    per call). Those warnings are about Airflow's import paths, not about the model: ignored here.
+    skops looks up the module of every SciPy ufunc by reading that name on every loaded module (when
+    ``skops.io`` is imported and when it serializes); inside an Airflow task that touches Airflow's
+    deprecated module aliases, each raising a warning (about 1,100 lines per model). They are about
+    Airflow's import paths, not about the model: exactly those are ignored here, nothing else. Import
+    skops (and ``mlflow.sklearn``, which imports it) inside this context.
     """
-    import skops.io  # only the registration needs skops
-
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return list(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+        warnings.filterwarnings("ignore", message=r"The `airflow\.[^`]*` (attribute )?is deprecated", category=FutureWarning)
+        yield
 
 
 def register_model(
     ctx: RunContext, study: StudyHandle, retrained: Retrained, features: SelectedFeatures, holdout: HoldoutResult
 ) -> Registered:
     """Log the retrained model with its feature definitions and register it (once per run)."""
-    import mlflow.sklearn  # the flavour module: heavy, used here only
-
     config, parent = ctx.config, study.parent_run_id
     c = tracking.client(config)
     name = config.registered_model_name
@@ -185,8 +185,12 @@ def register_model(
         log.info("model %s version %s already registered by this run", name, version)
     else:
         model = joblib.load(retrained.model_path)
-        trusted = _trusted_types(model)
-        with tracking.global_uri(config), mlflow.start_run(run_id=parent):
+        with _no_airflow_alias_warnings(), tracking.global_uri(config), mlflow.start_run(run_id=parent):
+            import mlflow.sklearn  # heavy, used here only; imports skops, which scans modules on import
+            import skops.io
+
+            # skops format (MLflow's safe default); the types to trust are those of the model we just built
+            trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
             mlflow.log_artifact(features.definitions, artifact_path="model_features")
             info = mlflow.sklearn.log_model(
                 model,

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +64,52 @@ def load_dags(dag_file: Path) -> dict[str, Any]:
 def run_dag_test(dag: Any, conf: dict[str, Any] | None = None) -> Any:
     """``dag.test()``: runs every task in this process, one at a time; returns the DagRun."""
     return dag.test(run_conf=conf or None)
+
+
+_TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+) map_index=(-?\d+)")
+_PROBLEM = re.compile(r"\[(error|critical) *\]|Traceback \(most recent call last\)")
+
+
+def run_dag_test_quietly(dag: Any, log_path: Path, conf: dict[str, Any] | None = None) -> Any:
+    """``dag.test()`` with Airflow's and the tasks' log lines written to ``log_path``, and one progress
+    line per finished task (plus any error line) on the terminal. Returns the DagRun."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    terminal = os.fdopen(os.dup(1), "w", buffering=1)
+    saved_err = os.dup(2)
+    target = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(target, 1)  # the fds: the worker processes the slots start inherit them too
+    os.dup2(target, 2)
+    os.close(target)
+    done = threading.Event()
+    started = time.monotonic()
+
+    def follow() -> None:
+        with open(log_path, errors="replace") as fh:
+            while True:
+                line = fh.readline()
+                if not line:
+                    if done.is_set():
+                        return
+                    time.sleep(0.2)
+                    continue
+                if m := _TASK_END.search(line):
+                    slot = f" slot {m.group(2)}" if m.group(2) != "-1" else ""
+                    terminal.write(f"   {time.monotonic() - started:6.0f} s  {m.group(1)}{slot} done\n")
+                elif _PROBLEM.search(line):
+                    terminal.write(f"   {line.strip()[:300]}\n")
+
+    thread = threading.Thread(target=follow, name="dag-test-progress", daemon=True)
+    thread.start()
+    try:
+        return dag.test(run_conf=conf or None)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(terminal.fileno(), 1)
+        os.dup2(saved_err, 2)
+        os.close(saved_err)
+        done.set()
+        thread.join()
+        terminal.close()

@@ -50,7 +50,10 @@ class MlflowRunLink(BaseOperatorLink):
         if study is None:
             return ""
         base, exp = str(study.get("mlflow_ui")), str(study["experiment_id"])
-        own = _pull(ti_key, task_ids=ti_key.task_id, map_indexes=getattr(ti_key, "map_index", -1))
+        map_index = getattr(ti_key, "map_index", -1)
+        # a trial slot (a mapped task) returns its child runs; the other tasks link to the parent run (pulling
+        # their own XCom would log an error for a sensor that has not returned yet)
+        own = _pull(ti_key, task_ids=ti_key.task_id, map_indexes=map_index) if map_index >= 0 else None
         runs = list(own.get("mlflow_runs") or []) if isinstance(own, dict) else []
         total = int(own.get("n_mlflow_runs", len(runs))) if isinstance(own, dict) else 0
         if total == 1 and runs:
