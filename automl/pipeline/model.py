@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import mlflow
 import optuna
 import pandas as pd
 
@@ -168,7 +169,9 @@ def _no_airflow_alias_warnings() -> Iterator[None]:
     skops (and ``mlflow.sklearn``, which imports it) inside this context.
     """
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"The `airflow\.[^`]*` (attribute )?is deprecated", category=FutureWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"The `airflow\.[^`]*` (attribute )?is deprecated", category=FutureWarning
+        )
         yield
 
 
@@ -186,13 +189,13 @@ def register_model(
     else:
         model = joblib.load(retrained.model_path)
         with _no_airflow_alias_warnings(), tracking.global_uri(config), mlflow.start_run(run_id=parent):
-            import mlflow.sklearn  # heavy, used here only; imports skops, which scans modules on import
+            import mlflow.sklearn as mlflow_sklearn  # heavy, used here only; imports skops (scans modules)
             import skops.io
 
             # skops format (MLflow's safe default); the types to trust are those of the model we just built
             trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
             mlflow.log_artifact(features.definitions, artifact_path="model_features")
-            info = mlflow.sklearn.log_model(
+            info = mlflow_sklearn.log_model(
                 model,
                 name="model",
                 pip_requirements=PIP_REQUIREMENTS,
