@@ -15,7 +15,15 @@ from automl.config.base import (
     TaskType,
     format_errors,
 )
-from automl.config.dataset import DatasetConfig, FeaturesConfig, LeakageConfig, RelationshipConfig, TableConfig
+from automl.config.dataset import (
+    DatasetConfig,
+    FeaturesConfig,
+    LeakageConfig,
+    RelationshipConfig,
+    SqlSourceConfig,
+    TableConfig,
+    is_uri,
+)
 from automl.config.executor import ExecutorConfig
 from automl.config.loading import config_from_json, load_config, parse_config
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig, ObjectiveConfig
@@ -41,6 +49,7 @@ __all__ = [
     "RegistryConfig",
     "RelationshipConfig",
     "SamplerName",
+    "SqlSourceConfig",
     "StudyConfig",
     "TableConfig",
     "TaskType",
@@ -50,6 +59,7 @@ __all__ = [
     "default_storage_url",
     "format_errors",
     "grpc_address",
+    "is_uri",
     "load_config",
     "parse_config",
 ]

@@ -14,13 +14,15 @@ from automl.config.base import ConfigError, format_errors
 from automl.config.study import StudyConfig
 
 
-def parse_config(data: Any, source: str = "<dict>") -> StudyConfig:
+def parse_config(data: Any, source: str = "<dict>", base_dir: str | os.PathLike[str] | None = None) -> StudyConfig:
+    """Validate a config mapping; relative data paths resolve against ``base_dir`` (the study file's folder)."""
     if not isinstance(data, dict):
         raise ConfigError(
             f"invalid study config {source}: expected a mapping at the top level, got {type(data).__name__}"
         )
     try:
-        return StudyConfig.model_validate(data)
+        context = {"base_dir": Path(base_dir).resolve()} if base_dir is not None else None
+        return StudyConfig.model_validate(data, context=context)
     except ValidationError as err:
         raise ConfigError(format_errors(err, source)) from None
 
@@ -36,7 +38,7 @@ def load_config(path: str | os.PathLike[str]) -> StudyConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"invalid study config {p}: malformed YAML: {err}") from None
-    return parse_config(data, source=str(p))
+    return parse_config(data, source=str(p), base_dir=p.parent)
 
 
 def config_from_json(text: str) -> StudyConfig:

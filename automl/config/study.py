@@ -219,21 +219,30 @@ class StudyConfig(_Strict):
     def n_slots(self) -> int:
         return -(-self.budget.n_trials // self.budget.trials_per_slot)
 
-    def with_overrides(self, overrides: dict[str, Any]) -> StudyConfig:
+    def with_overrides(self, overrides: dict[str, Any], base_dir: str | os.PathLike[str] | None = None) -> StudyConfig:
         """Apply run-time overrides (the Airflow trigger form) and validate again.
 
-        Accepted keys: n_trials, timeout_s, sampler, parallelism, trials_per_slot.
+        Accepted keys: n_trials, timeout_s, sampler, parallelism, trials_per_slot, source (a path/URI
+        replacing a file source; relative: against ``base_dir``), sql (the query of a SQL source).
         """
         data = self.model_dump()
         budget_keys = {"n_trials", "timeout_s", "parallelism", "trials_per_slot"}
+        allowed = sorted(budget_keys | {"sampler", "source", "sql"})
         for key, value in overrides.items():
             if key in budget_keys:
                 data["budget"][key] = value
             elif key == "sampler":
                 data["sampler"] = value
+            elif key == "source":
+                data["dataset"]["source"] = value
+            elif key == "sql":
+                if not isinstance(data["dataset"]["source"], dict):
+                    raise ConfigError("override 'sql': the study's dataset.source is not a SQL source")
+                data["dataset"]["source"]["sql"] = value
             else:
-                raise ConfigError(f"unknown override {key!r}; allowed: {sorted(budget_keys | {'sampler'})}")
+                raise ConfigError(f"unknown override {key!r}; allowed: {allowed}")
         try:
-            return StudyConfig.model_validate(data)
+            context = {"base_dir": base_dir} if base_dir is not None else None
+            return StudyConfig.model_validate(data, context=context)
         except ValidationError as err:
             raise ConfigError(format_errors(err, "run overrides")) from None

@@ -25,7 +25,7 @@ def load_data(ctx: RunContext) -> LoadedData:
         tables = load_relational(config)  # checks every table, column and relationship
         frame = validate(tables[str(config.dataset.target_table)].frame, config)
     else:
-        frame = validate(read_dataset(str(config.dataset.source)), config)  # fails before anything is written
+        frame = validate(read_dataset(config.dataset.source or ""), config)  # fails before anything is written
     ctx.save_config()
     out = ctx.out
     split, summary = split_holdout(frame, config, out), summarize(frame, config)

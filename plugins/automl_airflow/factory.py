@@ -22,11 +22,12 @@ from automl.pipeline import PIPELINE, Search, Stage
 from automl.pipeline.stages import FIRST
 from automl_airflow.mlflow_links import study_task
 from automl_airflow.sensors import StudyProgressSensor
+from automl_airflow.sources import SOURCE_KEYS, connection_env, render_source_params, source_params
 
 log = logging.getLogger(__name__)
 
 START_DATE = datetime(2026, 1, 1)
-OVERRIDE_KEYS = ("n_trials", "timeout_s", "sampler", "parallelism", "trials_per_slot")
+OVERRIDE_KEYS = ("n_trials", "timeout_s", "sampler", "parallelism", "trials_per_slot", *SOURCE_KEYS)
 MAX_MAP_LENGTH = 1024  # Airflow's [core] max_map_length default
 SENSOR_MIN_RETRIES = 3  # the pruning sensor: see apache/airflow#71172 at its definition
 
@@ -82,12 +83,14 @@ def trigger_params(config: StudyConfig) -> dict[str, Param]:
             title="Trials per slot",
             description="Trials each mapped task runs in turn.",
         ),
+        **source_params(config),
     }
 
 
-def effective_config(config: StudyConfig, params: dict[str, Any]) -> StudyConfig:
-    overrides = {k: params[k] for k in OVERRIDE_KEYS if k in params}
-    cfg = config.with_overrides(overrides)
+def effective_config(config: StudyConfig, params: dict[str, Any], base_dir: Path | None = None) -> StudyConfig:
+    """The run's config: the trigger form's values applied (a relative ``source`` resolves against ``base_dir``)."""
+    overrides = {k: params[k] for k in OVERRIDE_KEYS if params.get(k) is not None}
+    cfg = config.with_overrides(overrides, base_dir=base_dir)
     if cfg.n_slots > MAX_MAP_LENGTH:
         raise ConfigError(
             f"n_trials={cfg.budget.n_trials} with trials_per_slot={cfg.budget.trials_per_slot} "
@@ -152,7 +155,7 @@ def _runner_meta(dag_run: Any) -> dict[str, str]:
     }
 
 
-def _stage_task(config: StudyConfig, stage: Stage) -> Any:
+def _stage_task(config: StudyConfig, stage: Stage, source: Path) -> Any:
     """One pipeline stage as a task: its inputs' XCom dicts in, the stage's artifact (as a dict) out.
 
     The run is named after the DAG run (the study name); the first stage writes the run's effective
@@ -170,10 +173,14 @@ def _stage_task(config: StudyConfig, stage: Stage) -> Any:
         from automl.pipeline import RunContext, study_name_for
 
         runner, name = _runner_meta(dag_run), study_name_for(config, str(run_id))
-        if stage is FIRST:
-            ctx = RunContext.new(effective_config(config, params or {}), name, runner)
-        else:
-            ctx = RunContext.of(name, runner)
+        if stage is FIRST:  # the data source: templates rendered for this run, a connection resolved
+            from airflow.sdk import get_current_context
+
+            rendered = render_source_params(params or {}, get_current_context())
+            ctx = RunContext.new(effective_config(config, rendered, source.parent), name, runner)
+            with connection_env(ctx.config):
+                return stage.run(ctx, {}).to_xcom()
+        ctx = RunContext.of(name, runner)
         return stage.run(ctx, stage.inputs_from_xcom(upstream or {})).to_xcom()
 
     return run_stage
@@ -223,7 +230,7 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
                 search = [trials, sensor]
                 continue
             upstream = {name: outputs[name] for name in step.inputs.values()}
-            outputs[step.name] = _stage_task(config, step)(upstream=upstream)
+            outputs[step.name] = _stage_task(config, step, source)(upstream=upstream)
             if search:
                 search >> outputs[step.name]
                 search = []
