@@ -28,6 +28,10 @@ from automl.redact import redact
 def _validate(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config)
+        if cfg.search_space or cfg.sampler_options or cfg.pruning.options:
+            from automl.study import check_search_config
+
+            check_search_config(cfg, str(args.config))
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2

@@ -15,17 +15,36 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.config import StudyConfig, parse_config
+from automl.config import ConfigError, StudyConfig, parse_config
 from automl.multiobjective.study import feasible_complete
-from automl.pruning.control import make_worker_pruner, retried_numbers
+from automl.pruning.control import check_pruner_options, make_worker_pruner, retried_numbers
 from automl.redact import redact
-from automl.samplers import make_sampler
+from automl.samplers import check_sampler_options, make_sampler
 from automl.storage import ORPHAN_KEY, StorageError, get_storage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 # heartbeat_interval and TPE's group option are marked experimental; we use them knowingly
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def check_search_config(config: StudyConfig, source: str | None = None) -> None:
+    """Check ``search_space``, ``sampler_options`` and ``pruning.options`` against the families' parameters and
+    Optuna's constructors; raise one ConfigError with a line per bad field."""
+    if not (config.search_space or config.sampler_options or config.pruning.options):
+        return
+    from automl.families.overrides import check_search_space
+
+    problems = check_search_space(config) + check_sampler_options(config) + check_pruner_options(config)
+    if not problems:  # names are right: do Optuna's constructors take the values?
+        for what, build in (("sampler_options", make_sampler), ("pruning.options", make_worker_pruner)):
+            try:
+                build(config)
+            except (TypeError, ValueError) as err:
+                problems.append(f"{what}: {err}")
+    if problems:
+        head = f"invalid study config {source or config.name}: {len(problems)} problem(s)"
+        raise ConfigError("\n".join([head, *(f"  - {p}" for p in problems)]))
 
 
 def create_or_open(config: StudyConfig, study_name: str) -> optuna.Study:

@@ -28,6 +28,7 @@ from automl.config.executor import ExecutorConfig
 from automl.config.loading import config_from_json, load_config, parse_config
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig, ObjectiveConfig
 from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
+from automl.config.space import ParamOverride, ParamRange, SearchSpace
 from automl.config.storage import STORAGE_SCHEMES, check_storage_url, default_storage_url, grpc_address
 from automl.config.study import RegistryConfig, StudyConfig
 
@@ -43,12 +44,15 @@ __all__ = [
     "LeakageConfig",
     "MultiObjectiveConfig",
     "ObjectiveConfig",
+    "ParamOverride",
+    "ParamRange",
     "PrunerName",
     "PruningConfig",
     "PruningMode",
     "RegistryConfig",
     "RelationshipConfig",
     "SamplerName",
+    "SearchSpace",
     "SqlSourceConfig",
     "StudyConfig",
     "TableConfig",

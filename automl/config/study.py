@@ -13,6 +13,7 @@ from automl.config.dataset import DatasetConfig, FeaturesConfig
 from automl.config.executor import ExecutorConfig
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig
 from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
+from automl.config.space import SEARCH_SPACE_DESCRIPTION, SearchSpace
 from automl.config.storage import check_storage_url, default_storage_url
 from automl.families.registry import FAMILIES, family_names
 from automl.metrics.registry import METRICS, metric_names
@@ -42,6 +43,12 @@ class StudyConfig(_Strict):
         BudgetConfig(), description="trials, time and training limits"
     )  # frozen, so sharing the default is safe
     sampler: SamplerName = Field("tpe", description="the Optuna sampler that proposes trials")
+    sampler_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="keyword arguments of the Optuna sampler's constructor (e.g. n_startup_trials for tpe), "
+        "over the platform's defaults",
+    )
+    search_space: SearchSpace = Field(default_factory=dict, description=SEARCH_SPACE_DESCRIPTION)
     pruning: PruningConfig = Field(PruningConfig(), description="how poor trials are stopped early")
     features: FeaturesConfig = Field(FeaturesConfig(), description="feature generation and selection")
     storage: str | None = Field(
@@ -124,6 +131,9 @@ class StudyConfig(_Strict):
         for fam in self.model_space:
             if fam in FAMILIES and self.task not in FAMILIES[fam].tasks:
                 problems.append(f"model_space: {fam!r} does not support task {self.task!r}")
+        for fam in self.search_space:
+            if fam not in self.model_space:
+                problems.append(f"search_space: {fam!r} is not a family of model_space {self.model_space}")
         if self.sampler == "grid" and len(self.model_space) != 1:
             problems.append("sampler: 'grid' needs exactly one model family in model_space")
         for fam in self.model_space:
