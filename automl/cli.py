@@ -48,12 +48,16 @@ def _run(args: argparse.Namespace) -> int:
     # per command: `automl validate` stays quick (the runner brings pandas, Optuna and MLflow)
     from automl.pipeline import LocalRunner, PassReport, SelectedFeatures
     from automl.report import run_summary
+    from automl.storage import StorageError
+    from automl.study import prepare_resume
 
     try:
         cfg = load_config(args.config)
         overrides = {k: v for k, v in (("n_trials", args.n_trials), ("parallelism", args.parallelism)) if v}
         cfg = cfg.with_overrides(overrides) if overrides else cfg
-    except ConfigError as err:
+        if args.resume:  # the same study (and MLflow parent run): n_trials more trials
+            cfg = prepare_resume(cfg, args.resume, args.n_trials)
+    except (ConfigError, StorageError) as err:
         print(err, file=sys.stderr)
         return 2
     bar = tqdm(total=cfg.budget.n_trials, unit="trial", disable=args.quiet, dynamic_ncols=True)
@@ -65,9 +69,12 @@ def _run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     # a lively bar: pass at least every 2 s (the sensor's poke interval is for a scheduler)
+    run_id = (
+        args.resume[len(cfg.name) + 2 :] if args.resume else "cli__" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S")
+    )
     runner = LocalRunner(
         cfg,
-        "cli__" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S"),
+        run_id,
         runner="automl-cli",
         on_progress=show,
         poke_s=min(cfg.pruning.poke_interval_s, 2),
@@ -153,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-trials", type=int)
     p.add_argument("--parallelism", type=int)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--resume",
+        metavar="STUDY",
+        help="add trials (--n-trials, default the config's n_trials) to this existing study and its MLflow parent run",
+    )
     p.set_defaults(fn=_run)
     p = sub.add_parser("leaderboard", help="the top trials of a study")
     p.add_argument("study", help="a study name (see `automl studies CONFIG`), or a config file: its latest study")

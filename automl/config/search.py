@@ -22,6 +22,13 @@ class BudgetConfig(_Strict):
     early_stopping_rounds: int = Field(50, ge=1, description="LightGBM: stop after this many rounds without gain")
     max_epochs: int = Field(30, ge=1, le=10_000, description="torch: most epochs per fold")
     early_stopping_epochs: int = Field(8, ge=1, description="torch: stop after this many epochs without gain")
+    patience: int | None = Field(
+        None,
+        ge=1,
+        description="stop the study (no further trial starts) after this many finished trials without improving "
+        "the best value by more than min_delta; the reason is a tag of the MLflow parent run (single-objective)",
+    )
+    min_delta: float = Field(0.0, ge=0.0, description="patience: the smallest change of the best value that counts")
 
 
 class PruningConfig(_Strict):

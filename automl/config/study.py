@@ -134,6 +134,8 @@ class StudyConfig(_Strict):
         for fam in self.search_space:
             if fam not in self.model_space:
                 problems.append(f"search_space: {fam!r} is not a family of model_space {self.model_space}")
+        if self.multi_objective is not None and self.budget.patience is not None:
+            problems.append("budget.patience: single-objective only (a Pareto front has no one best value)")
         if self.sampler == "grid" and len(self.model_space) != 1:
             problems.append("sampler: 'grid' needs exactly one model family in model_space")
         for fam in self.model_space:

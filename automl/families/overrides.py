@@ -4,8 +4,8 @@ The families declare their spaces with Optuna's ``trial.suggest_*`` calls; nothi
 :class:`OverriddenTrial` wraps the trial a family samples from and replaces a call's ``low``/``high``/
 ``log``/``step`` or ``choices`` with the config's, or turns it into a one-value categorical (a fixed
 parameter: stored in the trial like any other, so the refit and the leaderboard see it).
-:func:`declared_params` records what a family suggests (with a stand-in trial, no study), and
-:func:`check_search_space` checks each override against it: one message per bad field.
+:class:`Recorder` stands in for a trial to record what a family suggests (no study), and
+:func:`check_override` checks one override against it (``automl.families.space.check_search_space``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import optuna
 
-from automl.config import ParamRange, StudyConfig
+from automl.config import ParamRange
 from automl.config.space import ParamOverride
 
 Kind = Literal["int", "float", "categorical"]
@@ -33,7 +33,7 @@ class Declared:
     choices: list[Any] = field(default_factory=list)
 
 
-class _Recorder:
+class Recorder:
     """Stands in for a trial: records each suggest call, answers its low end (or its high end)."""
 
     def __init__(self, high: bool) -> None:
@@ -54,18 +54,6 @@ class _Recorder:
         return choices[-1] if self.high else choices[0]
 
 
-def declared_params(family: str) -> dict[str, Declared]:
-    """The family's parameters (both ends of its conditional ones, e.g. a network's layer widths)."""
-    from automl.families.space import get_family
-
-    out: dict[str, Declared] = {}
-    for high in (False, True):
-        rec = _Recorder(high)
-        get_family(family).suggest(rec, "")  # type: ignore[arg-type]
-        out.update(rec.params)
-    return out
-
-
 def _a(kind: Kind) -> str:
     return "an int" if kind == "int" else f"a {kind}"
 
@@ -74,7 +62,7 @@ def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _check_one(where: str, d: Declared, o: ParamOverride) -> list[str]:
+def check_override(where: str, d: Declared, o: ParamOverride) -> list[str]:
     if not isinstance(o, ParamRange):
         if d.kind == "categorical":
             return [] if o in d.choices else [f"{where}: {o!r} is not one of the parameter's choices {d.choices}"]
@@ -94,7 +82,7 @@ def _check_one(where: str, d: Declared, o: ParamOverride) -> list[str]:
         for k in ("low", "high", "step")
         if d.kind == "int" and getattr(o, k) is not None and not isinstance(getattr(o, k), int)
     ]
-    low, high, log, step = _merged(d, o)
+    low, high, log, step = merged(d, o)
     if low > high:
         problems.append(f"{where}: low ({low}) > high ({high})")
     if log and low <= 0:
@@ -104,45 +92,12 @@ def _check_one(where: str, d: Declared, o: ParamOverride) -> list[str]:
     return problems
 
 
-def _merged(d: Declared, o: ParamRange) -> tuple[Any, Any, bool, Any]:
+def merged(d: Declared, o: ParamRange) -> tuple[Any, Any, bool, Any]:
     log = d.log if o.log is None else o.log
     step = o.step if o.step is not None else (d.step if not (o.log and d.kind == "float") else None)
     if d.kind == "int" and o.log and o.step is None:
         step = 1
     return (d.low if o.low is None else o.low), (d.high if o.high is None else o.high), log, step
-
-
-def effective_space(config: StudyConfig) -> dict[str, Any]:
-    """The search space a study samples (overrides applied), per family: each parameter's Optuna distribution."""
-    from automl.families.space import get_family
-
-    out: dict[str, Any] = {}
-    for family in config.model_space:
-        rec = _Recorder(high=False)
-        get_family(family).suggest(OverriddenTrial(rec, "", config.search_space.get(family, {})), "")  # type: ignore[arg-type]
-        out[family] = {
-            name: {"choices": d.choices}
-            if d.kind == "categorical"
-            else {"type": d.kind, "low": d.low, "high": d.high, "log": d.log, "step": d.step}
-            for name, d in rec.params.items()
-        }
-    return out
-
-
-def check_search_space(config: StudyConfig) -> list[str]:
-    """Every problem of the config's search-space overrides, one line per bad field."""
-    problems = []
-    for family, overrides in config.search_space.items():
-        if family not in config.model_space:
-            continue  # the config's own check names it
-        declared = declared_params(family)
-        for name, o in overrides.items():
-            where = f"search_space.{family}.{name}"
-            if name not in declared:
-                problems.append(f"{where}: unknown parameter; {family}'s parameters: {sorted(declared)}")
-            else:
-                problems.extend(_check_one(where, declared[name], o))
-    return problems
 
 
 class OverriddenTrial:
@@ -165,7 +120,7 @@ class OverriddenTrial:
             return self._trial.suggest_categorical(name, [o])
         if o.choices is not None:
             return self._trial.suggest_categorical(name, o.choices)
-        low, high, log, step = _merged(Declared(kind, low, high, log, step), o)
+        low, high, log, step = merged(Declared(kind, low, high, log, step), o)
         return getattr(self._trial, f"suggest_{kind}")(name, low, high, step=step, log=log)
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from automl.config import SearchSpace, StudyConfig
 from automl.families.base import ModelFamily
-from automl.families.overrides import OverriddenTrial, override_grid
+from automl.families.overrides import Declared, OverriddenTrial, Recorder, check_override, override_grid
 from automl.families.registry import FAMILIES, family_names
 
 
@@ -68,6 +68,47 @@ class ModelSpace:
 
     def pipeline(self, family: str, params: dict[str, Any], task: str, seed: int) -> Pipeline:
         return get_family(family).pipeline(params, task, seed)
+
+
+def declared_params(family: str) -> dict[str, Declared]:
+    """The family's parameters (both ends of its conditional ones, e.g. a network's layer widths)."""
+    out: dict[str, Declared] = {}
+    for high in (False, True):
+        rec = Recorder(high)
+        get_family(family).suggest(rec, "")  # type: ignore[arg-type]
+        out.update(rec.params)
+    return out
+
+
+def effective_space(config: StudyConfig) -> dict[str, Any]:
+    """The search space a study samples (overrides applied), per family: each parameter's Optuna distribution."""
+    out: dict[str, Any] = {}
+    for family in config.model_space:
+        rec = Recorder(high=False)
+        get_family(family).suggest(OverriddenTrial(rec, "", config.search_space.get(family, {})), "")  # type: ignore[arg-type]
+        out[family] = {
+            name: {"choices": d.choices}
+            if d.kind == "categorical"
+            else {"type": d.kind, "low": d.low, "high": d.high, "log": d.log, "step": d.step}
+            for name, d in rec.params.items()
+        }
+    return out
+
+
+def check_search_space(config: StudyConfig) -> list[str]:
+    """Every problem of the config's search-space overrides, one line per bad field."""
+    problems = []
+    for family, overrides in config.search_space.items():
+        if family not in config.model_space:
+            continue  # the config's own check names it
+        declared = declared_params(family)
+        for name, o in overrides.items():
+            where = f"search_space.{family}.{name}"
+            if name not in declared:
+                problems.append(f"{where}: unknown parameter; {family}'s parameters: {sorted(declared)}")
+            else:
+                problems.extend(check_override(where, declared[name], o))
+    return problems
 
 
 def _lead(config: StudyConfig) -> ModelFamily:

@@ -17,7 +17,7 @@ from mlflow.entities import RunTag
 from optuna.trial import FrozenTrial
 
 from automl import tracking
-from automl.families.overrides import effective_space
+from automl.families.space import effective_space
 from automl.meta.knowledge import kb_tags, warm_start
 from automl.pipeline.artifacts import LoadedData, PassReport, RunContext, SelectedFeatures, StudyHandle
 from automl.pruning.control import enforce, force_prune, overdue_stops
