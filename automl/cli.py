@@ -1,7 +1,7 @@
 """The ``automl`` command: run a study without Airflow, show a leaderboard, validate a config.
 
-    automl validate CONFIG
-    automl run CONFIG [--n-trials N] [--parallelism P]
+    automl validate CONFIG|DIR
+    automl run CONFIG [--n-trials N] [--parallelism P] [--resume STUDY]
     automl leaderboard STUDY|CONFIG [--config CONFIG] [--storage URL] [--top K]
     automl studies CONFIG
 
@@ -18,28 +18,46 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from automl.config import ConfigError, StudyConfig, load_config
+from automl.config import ConfigError, StudyConfig, load_config, load_folder
 
 # Each command imports what it needs inside its function: `automl validate` (and --help) stay quick,
 # without the pandas/Optuna/MLflow imports that running or reading a study takes.
 from automl.redact import redact
 
 
-def _validate(args: argparse.Namespace) -> int:
-    try:
-        cfg = load_config(args.config)
-        if cfg.search_space or cfg.sampler_options or cfg.pruning.options:
-            from automl.study import check_search_config
+def _checked(path: Path, cfg: StudyConfig | ConfigError) -> StudyConfig | ConfigError:
+    """The config after the checks that need the model families (its search-space overrides)."""
+    if isinstance(cfg, StudyConfig) and (cfg.search_space or cfg.sampler_options or cfg.pruning.options):
+        from automl.study import check_search_config
 
-            check_search_config(cfg, str(args.config))
-    except ConfigError as err:
-        print(err, file=sys.stderr)
-        return 2
-    print(
-        f"{args.config}: valid study '{cfg.name}' ({cfg.task}, {cfg.metric}, models {', '.join(cfg.model_space)}, "
-        f"{cfg.budget.n_trials} trials)"
-    )
-    return 0
+        try:
+            check_search_config(cfg, str(path))
+        except ConfigError as err:
+            return err
+    return cfg
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """One config file, or every study config of a folder (as the DAG file loads them: names must be unique)."""
+    if args.config.is_dir():
+        results = {p: _checked(p, c) for p, c in load_folder(args.config).items()}
+    else:
+        try:
+            results = {args.config: _checked(args.config, load_config(args.config))}
+        except ConfigError as err:
+            results = {args.config: err}
+    for path, cfg in results.items():
+        if isinstance(cfg, ConfigError):
+            print(cfg, file=sys.stderr)
+        else:
+            print(
+                f"{path}: valid study '{cfg.name}' ({cfg.task}, {cfg.metric}, models {', '.join(cfg.model_space)}, "
+                f"{cfg.budget.n_trials} trials)"
+            )
+    bad = sum(isinstance(c, ConfigError) for c in results.values())
+    if args.config.is_dir():
+        print(f"{args.config}: {len(results) - bad} valid, {bad} invalid study config(s)")
+    return 2 if bad or not results else 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -90,6 +90,29 @@ features: {enabled: false, select: false}
 budget: {n_trials: 2, parallelism: 1, trials_per_slot: 2, cv_folds: 2}
 """
 )
+# a study that fails at once (its data file is missing), with a failure notifier (tests/recording_notifier.py)
+NOTIFIED = _SESSION_DIR / "notified.jsonl"
+os.environ["AUTOML_NOTIFIER_PREFIXES"] = "recording_notifier."  # the allow-list, widened for the test notifier
+(TEST_DAGS / "studies" / "notify_fail.yaml").write_text(
+    f"""\
+name: notify_fail
+dataset: {{source: no_such_file.csv, target: label}}
+task: classification
+metric: roc_auc
+model_space: [logistic_regression]
+retries: 0
+airflow:
+  on_failure: [{{notifier: recording_notifier.RecordingNotifier, args: {{path: "{NOTIFIED}", label: "{{{{ dag.dag_id }}}}"}}}}]
+  on_success: [{{notifier: recording_notifier.RecordingNotifier, args: {{path: "{NOTIFIED}", label: success}}}}]
+"""
+)
+# scheduled on the tiny study's model Asset (test_dag_e2e checks that registering a model queues it)
+(TEST_DAGS / "studies" / "downstream_of_tiny.yaml").write_text(
+    (TEST_DAGS / "studies" / "tiny.yaml")
+    .read_text()
+    .replace("name: tiny", "name: downstream_of_tiny")
+    .replace("seed: 3", "seed: 3\nschedule: automl://tiny/model")
+)
 # the environment must be set before Airflow is imported anywhere in the session
 for key, value in {
     "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),

@@ -25,8 +25,9 @@ from automl.config.dataset import (
     is_uri,
 )
 from automl.config.executor import ExecutorConfig
-from automl.config.loading import config_from_json, load_config, parse_config
+from automl.config.loading import config_from_json, load_config, load_folder, parse_config, study_files
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig, ObjectiveConfig
+from automl.config.orchestration import AirflowConfig, NotifierConfig, is_asset_schedule
 from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
 from automl.config.space import ParamOverride, ParamRange, SearchSpace
 from automl.config.storage import STORAGE_SCHEMES, check_storage_url, default_storage_url, grpc_address
@@ -35,6 +36,7 @@ from automl.config.study import RegistryConfig, StudyConfig
 __all__ = [
     "MEASURES",
     "STORAGE_SCHEMES",
+    "AirflowConfig",
     "BudgetConfig",
     "ConfigError",
     "DatasetConfig",
@@ -43,6 +45,7 @@ __all__ = [
     "FeaturesConfig",
     "LeakageConfig",
     "MultiObjectiveConfig",
+    "NotifierConfig",
     "ObjectiveConfig",
     "ParamOverride",
     "ParamRange",
@@ -63,7 +66,10 @@ __all__ = [
     "default_storage_url",
     "format_errors",
     "grpc_address",
+    "is_asset_schedule",
     "is_uri",
     "load_config",
+    "load_folder",
     "parse_config",
+    "study_files",
 ]

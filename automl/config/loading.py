@@ -43,3 +43,33 @@ def load_config(path: str | os.PathLike[str]) -> StudyConfig:
 
 def config_from_json(text: str) -> StudyConfig:
     return parse_config(json.loads(text), source="<json>")
+
+
+def study_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The study configs of a folder (``*.yaml``, ``*.yml``), in name order."""
+    d = Path(folder)
+    return sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
+
+
+def load_folder(folder: str | os.PathLike[str]) -> dict[Path, StudyConfig | ConfigError]:
+    """Every study config of a folder, each valid or its error; two files giving one study name are both
+    errors (a study is one DAG and one MLflow experiment), every other file is unaffected."""
+    out: dict[Path, StudyConfig | ConfigError] = {}
+    for path in study_files(folder):
+        try:
+            out[path] = load_config(path)
+        except ConfigError as err:
+            out[path] = err
+    by_name: dict[str, list[Path]] = {}
+    for path, cfg in out.items():
+        if isinstance(cfg, StudyConfig):
+            by_name.setdefault(cfg.name, []).append(path)
+    for name, paths in by_name.items():
+        if len(paths) > 1:
+            for path in paths:
+                others = ", ".join(p.name for p in paths if p != path)
+                out[path] = ConfigError(
+                    f"invalid study config {path}: 1 problem(s)\n  - name: {name!r} is also the name of {others}; "
+                    "study names must be unique (each study is one DAG and one MLflow experiment)"
+                )
+    return out

@@ -12,6 +12,7 @@ from automl.config.base import ConfigError, Direction, SamplerName, TaskType, _S
 from automl.config.dataset import DatasetConfig, FeaturesConfig
 from automl.config.executor import ExecutorConfig
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig
+from automl.config.orchestration import AirflowConfig, check_schedule
 from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
 from automl.config.space import SEARCH_SPACE_DESCRIPTION, SearchSpace
 from automl.config.storage import check_storage_url, default_storage_url
@@ -66,7 +67,13 @@ class StudyConfig(_Strict):
         "ends, through the final sync): 'unpruned' keeps the CPU that logging the many pruned trials would take "
         "for the search while it runs",
     )
-    schedule: str | None = Field(None, description="Airflow schedule of the study's DAG (default: manual runs only)")
+    schedule: str | None = Field(
+        None,
+        description="Airflow schedule of the study's DAG: a preset (@daily), a cron expression ('0 3 * * *') or "
+        "an Asset URI (e.g. automl://other_study/model: run when that study registers a model); "
+        "default: manual runs only",
+    )
+    airflow: AirflowConfig = Field(AirflowConfig(), description="passed through to the study's Airflow DAG")
     seed: int = Field(0, description="random seed of the sampler, the folds and the models")
     warm_start: WarmStartConfig = Field(WarmStartConfig(), description="seeding from similar past studies")
     executor: ExecutorConfig = Field(ExecutorConfig(), description="where trial slots run")
@@ -94,6 +101,11 @@ class StudyConfig(_Strict):
         if len(set(v)) != len(v):
             raise ValueError("lists a model family twice")
         return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        return None if v is None else check_schedule(v)
 
     @field_validator("storage", "tracking_uri")
     @classmethod
