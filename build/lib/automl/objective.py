@@ -1,0 +1,95 @@
+"""Evaluate one trial's configuration with K-fold cross-validation, and refit the best one.
+
+The trial samples a family and its parameters from the study's model space; the family
+cross-validates them (``ModelFamily.cross_validate``: per fold by default, per chunk of
+boosting rounds or per epoch for the families that train incrementally), reporting
+intermediate values so a pruner can stop a poor trial early. Preprocessing is fitted
+inside each training fold. The trial records ``train_steps`` (boosting rounds x folds,
+epochs x folds, or folds), the compute it used.
+
+Multi-objective studies (``multi_objective`` in the config) also measure the model's
+costs (latency, memory, parameters: automl.measure) on the first fold's model, report the
+vector (metric, costs...) at each step in the trial's system attributes (Optuna's
+``Trial.report`` is single-objective), and return one value per objective; the worker
+turns the measures into Optuna constraint values.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from automl.config import StudyConfig
+from automl.families.cv import cv_splitter
+from automl.families.space import ModelSpace, get_family, prepare_frame
+from automl.pruning.control import mo_report, mo_should_stop
+
+__all__ = ["Reporter", "cv_splitter", "evaluate_trial", "fit_final"]
+
+
+class Reporter:
+    """Reports a trial's intermediate values and raises ``optuna.TrialPruned`` when it must stop.
+
+    Single-objective: Optuna's ``trial.report`` / ``trial.should_prune`` (the study's pruner).
+    Multi-objective: the vector (metric, measured costs) goes to the trial's system attributes
+    and the central MO rule decides (automl.pruning.control.mo_should_stop).
+    """
+
+    def __init__(self, trial: optuna.Trial, config: StudyConfig, started: float) -> None:
+        self.trial, self.config, self.started = trial, config, started
+        self.costs: dict[str, float] = {}  # the latest measured costs (multi-objective only)
+
+    @property
+    def wants_costs(self) -> bool:
+        return self.config.is_multi_objective
+
+    def report(self, step: int, value: float, steps_used: int) -> None:
+        if self.config.is_multi_objective:
+            vector = [value if n == self.config.metric else self.costs[n] for n in self.config.objective_names]
+            mo_report(self.trial, step, vector)
+            stop = mo_should_stop(self.trial, self.config)
+        else:
+            self.trial.report(value, step=step)
+            stop = self.trial.should_prune()
+        if stop:
+            self.trial.set_user_attr("pruned_at_step", step)
+            self.trial.set_user_attr("train_steps", steps_used)
+            self.trial.set_user_attr("train_seconds", time.perf_counter() - self.started)
+            if self.costs:
+                self.trial.set_user_attr("measures", {**self.costs, self.config.metric: value})
+            raise optuna.TrialPruned(f"pruned at step {step} with mean {value:.5f}")
+
+    def measure(self, costs: dict[str, float]) -> None:
+        self.costs = costs
+
+
+def evaluate_trial(trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y: pd.Series) -> float | list[float]:
+    """Sample a configuration, cross-validate it with intermediate reports; return its score
+    (multi-objective: one value per objective, and the measures in the ``measures`` user attribute).
+
+    Raises ``optuna.TrialPruned`` when the trial is told to stop.
+    """
+    name, params = ModelSpace.of(config).suggest(trial)
+    family = get_family(name)
+    params = {**params, **family.fixed_params(config)}
+    X = prepare_frame(X)
+    started = time.perf_counter()
+    reporter = Reporter(trial, config, started)
+    value = family.cross_validate(trial, config, params, X, y, reporter)
+    trial.set_user_attr("train_seconds", time.perf_counter() - started)
+    if not config.is_multi_objective:
+        return value
+    measures = {**reporter.costs, config.metric: value}
+    trial.set_user_attr("measures", measures)
+    return [measures[n] for n in config.objective_names]
+
+
+def fit_final(config: StudyConfig, trial: optuna.trial.FrozenTrial, X: pd.DataFrame, y: pd.Series) -> Any:
+    """Fit a finished trial's configuration on all of (X, y)."""
+    name, params = ModelSpace.of(config).from_params(trial.params)
+    family = get_family(name)
+    params = {**params, **family.final_params(config, trial), **family.fixed_params(config)}
+    return family.pipeline(params, config.task, config.seed).fit(prepare_frame(X), y)

@@ -1,0 +1,109 @@
+"""Stage ``create_study`` and the search phase's one shared pass (``pruning_pass``).
+
+The trial slots themselves run ``python -m automl.worker`` (locally: the runner's processes;
+on Airflow: mapped tasks or pods); the pass below is what the pruning sensor and the local
+runner both run beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from mlflow.entities import RunTag
+from optuna.trial import FrozenTrial
+
+from automl import tracking
+from automl.families.space import effective_space
+from automl.meta.knowledge import kb_tags, warm_start
+from automl.pipeline.artifacts import LoadedData, PassReport, RunContext, SelectedFeatures, StudyHandle
+from automl.pruning.control import enforce, force_prune, overdue_stops
+from automl.redact import redact
+from automl.study import create_or_open, open_study, progress
+from automl.urls import mlflow_ui_base
+
+log = logging.getLogger("automl.pipeline")
+
+
+def create_study(ctx: RunContext, data: LoadedData, features: SelectedFeatures) -> StudyHandle:
+    """Create (or reopen) the Optuna study and the MLflow parent run; list the trial slots."""
+    config, study_name = ctx.config, ctx.study_name
+    tracking.check_reachable(config)  # both ends answer before anything is created: no half-made run
+    study = create_or_open(config, study_name)
+    report = json.loads(Path(features.report).read_text())
+    parent = tracking.start_parent_run(
+        config,
+        study_name,
+        ctx.runner,
+        data.summary,
+        {"n_generated": features.n_generated, "n_selected": features.n_selected, "report": report},
+    )
+    c = tracking.client(config)
+    c.log_batch(parent, tags=[RunTag(k, v) for k, v in kb_tags(config, data.meta).items()])
+    tracking.log_artifact(config, parent, Path(features.definitions), "features")
+    c.log_dict(parent, effective_space(config), "search_space.json")  # the overrides applied
+    seeded = warm_start(config, study, data.meta, exclude_run=parent)
+    if seeded:
+        sources = sorted({s["run_id"] for s in seeded})
+        c.set_tag(parent, "automl.warm_start_sources", ",".join(sources))
+        c.log_text(parent, json.dumps(seeded, indent=2, default=str), "meta/warm_start.json")
+    log.info(
+        "study %s in %s; MLflow parent run %s; %d warm-start trials",
+        study_name,
+        redact(config.storage_url),
+        parent,
+        len(seeded),
+    )
+    return StudyHandle(
+        study_name=study_name,
+        parent_run_id=parent,
+        experiment_id=tracking.experiment_id(config),
+        mlflow_ui=mlflow_ui_base(config.mlflow_uri),
+        config_path=ctx.config_path,
+        train=features.train,
+        slots=list(range(config.n_slots)),
+        warm_start=len(seeded),
+    )
+
+
+def pruning_pass(ctx: RunContext, stop_process: Callable[[FrozenTrial], list[str]] | None = None) -> PassReport:
+    """One pass of the central pruning manager (the sensor's poke): stale trials, time budget, the rule.
+
+    ``stop_process`` enforces stop signals: a trial still running ``pruning.stop_grace_s`` after it
+    was told to stop is ended PRUNED and ``stop_process(trial)`` stops its process (on Kubernetes:
+    deletes its pod) and returns what it stopped. Without it, such trials are only reported.
+    """
+    config = ctx.config
+    study = open_study(config, ctx.study_name)
+    report = enforce(study, config)
+    for number in report.stale_failed:
+        log.warning(
+            "trial %d: heartbeat stale for %d s; failed, its parameters retried once",
+            number,
+            config.pruning.stale_after_s,
+        )
+    for number, reason in report.stopped.items():
+        log.info("trial %d told to stop: %s", number, reason)
+    enforced: dict[str, list[str]] = {}
+    grace = config.pruning.stop_grace_s
+    for t in overdue_stops(study, grace):
+        if stop_process is None:
+            log.warning("trial %d still runs %d s after it was told to stop", t.number, grace)
+        elif force_prune(study, t, f"ignored its stop signal for {grace} s"):
+            stopped = stop_process(t)
+            enforced[str(t.number)] = stopped
+            log.warning("trial %d ignored its stop signal for %d s: ended PRUNED, stopped %s", t.number, grace, stopped)
+    p = progress(study)
+    return PassReport(
+        **asdict(p),
+        finished=p.finished,
+        line=p.line(),
+        n_trials=config.budget.n_trials,
+        stale_failed=list(report.stale_failed),
+        stopped={str(k): v for k, v in report.stopped.items()},
+        enforced=enforced,
+        budget_spent=report.budget_spent,
+    )

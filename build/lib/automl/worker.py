@@ -1,0 +1,349 @@
+"""The trial worker: ``python -m automl.worker --study NAME --slot I ...``.
+
+The same command runs inside an Airflow task (locally) or in a Kubernetes pod.
+A slot owns trials ``slot:0 .. slot:k-1`` (k = trials per slot, the last slot
+may own fewer). Each trial is tagged with its slot key, so a retried slot
+resumes: it skips the trials it already finished, and a trial that a killed
+attempt left RUNNING is failed and its parameters enqueued once more (the
+pruning sensor does the same when a heartbeat goes stale). Each slot key ends
+with exactly one result, so the study gets exactly ``n_trials``.
+
+While a trial runs, a thread records its heartbeat in the study storage. With a parent
+run, a second thread logs each finished trial as an MLflow child run, off the trials' path
+(best effort: the study storage holds the results, and the final sync catches up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from automl import tracking
+from automl.config import StudyConfig, config_from_json
+from automl.multiobjective.study import constraints_by_name
+from automl.objective import evaluate_trial
+from automl.pruning.control import fail_and_retry, retried_numbers
+from automl.storage import Heartbeat, compat, is_transient, retry_storage
+from automl.study import STOP_REASON, is_result, open_study, patience_stop
+
+log = logging.getLogger("automl.worker")
+
+
+def slot_trial_count(config: StudyConfig, slot: int) -> int:
+    tps, n = config.budget.trials_per_slot, config.budget.n_trials
+    if slot < 0 or slot >= config.n_slots:
+        raise ValueError(f"slot {slot} is outside 0..{config.n_slots - 1}")
+    return min(tps, n - slot * tps)
+
+
+def worker_command(
+    study_name: str,
+    slot: int,
+    config_path: str,
+    data_path: str,
+    parent_run_id: str | None,
+    python: str = sys.executable,
+) -> list[str]:
+    """The command line a trial slot runs (locally or in a pod)."""
+    cmd = [
+        python,
+        "-m",
+        "automl.worker",
+        "--study",
+        study_name,
+        "--slot",
+        str(slot),
+        "--config",
+        config_path,
+        "--data",
+        data_path,
+    ]
+    if parent_run_id:
+        cmd += ["--parent-run-id", parent_run_id]
+    return cmd
+
+
+def _wait_for_capacity(
+    study: optuna.Study, parallelism: int, deadline: float | None, trials: list[FrozenTrial] | None = None
+) -> None:
+    """Honour the run's parallelism: wait while that many trials already run.
+
+    ``trials``: the study's trials as just read, for the first check (saves a read per trial).
+    """
+    while True:
+        if trials is None:
+            trials = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        trials = None
+        if running < parallelism or (deadline is not None and time.time() >= deadline):
+            return
+        time.sleep(0.5)
+
+
+_SKIPPED, _STOP = -1, -2
+
+
+def run_slot(
+    config: StudyConfig, study_name: str, slot: int, X: pd.DataFrame, y: pd.Series, parent_run_id: str | None = None
+) -> list[int]:
+    """Run this slot's trials; return the trial numbers it finished in this call.
+
+    A storage outage (PostgreSQL restarting, the proxy unreachable) does not fail the slot: the
+    step it interrupted is retried with backoff for up to ``config.storage_retry_s``. A trial that
+    the outage interrupted is resumed through its slot key: failed and its parameters run again
+    (or skipped, when its result had reached the storage), so nothing is lost or counted twice.
+    """
+    retry_s = config.storage_retry_s
+    study = retry_storage(
+        lambda: open_study(config, study_name, seed_offset=1 + slot * 1009), f"slot {slot}: open study", retry_s, log
+    )
+    deadline = study.user_attrs.get("deadline")
+    done_now: list[int] = []
+    asked: dict[str, int] = {}  # slot key -> trial id of its last ask (to find it if the outage hit before tagging)
+    live = config.mlflow_live_trials != "none"
+    mlflow_log = MlflowLogger(config, study, parent_run_id) if parent_run_id and live else None
+    try:
+        for j in range(slot_trial_count(config, slot)):
+            key = f"{slot}:{j}"
+            number = retry_storage(
+                functools.partial(_slot_trial, config, study, slot, key, X, y, deadline, asked),
+                f"slot {slot}: trial {key}",
+                retry_s,
+                log,
+            )
+            if number == _STOP:
+                break
+            if number == _SKIPPED:
+                continue
+            done_now.append(number)
+            if mlflow_log is not None:
+                mlflow_log.submit(number)
+    finally:
+        if mlflow_log is not None:
+            mlflow_log.close()  # what is queued is logged (or left to the final sync) before the slot returns
+    return done_now
+
+
+def _slot_trial(
+    config: StudyConfig,
+    study: optuna.Study,
+    slot: int,
+    key: str,
+    X: pd.DataFrame,
+    y: pd.Series,
+    deadline: float | None,
+    asked: dict[str, int],
+) -> int:
+    """Run the trial of one slot key (idempotent: safe to call again after a storage error)."""
+
+    if key in asked:  # an earlier attempt asked; the storage failed before the trial carried its key
+        orphan = compat.study_storage(study).get_trial(asked[key])
+        if orphan.state == TrialState.RUNNING and "slot_key" not in orphan.user_attrs:
+            compat.study_storage(study).set_trial_user_attr(compat.trial_id(orphan), "slot_key", key)
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    mine = [t for t in trials if t.user_attrs.get("slot_key") == key]
+    if any(is_result(t, retried) for t in mine):
+        log.info("slot %s: trial %s already finished, skipping", slot, key)
+        return _SKIPPED
+    for stale in (t for t in mine if t.state == TrialState.RUNNING):
+        log.warning(
+            "slot %s: trial %d was left running by an earlier attempt; failing and retrying it", slot, stale.number
+        )
+        fail_and_retry(study, stale, f"slot {slot} restarted while the trial was running")
+    if deadline is not None and time.time() >= deadline:
+        log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
+        return _STOP
+    reason = patience_stop(config, study, trials)
+    if reason is not None:
+        if study.user_attrs.get(STOP_REASON) is None:
+            study.set_user_attr(STOP_REASON, reason)
+        log.warning("slot %s: study stopped early (%s); not starting trial %s", slot, reason, key)
+        return _STOP
+    _wait_for_capacity(study, config.budget.parallelism, deadline, trials)
+    trial = study.ask()  # an enqueued retry (WAITING) comes first
+    asked[key] = compat.trial_id(trial)
+    trial.set_user_attr("slot_key", key)
+    if os.environ.get("AUTOML_POD_NAME"):  # on Kubernetes: the pod the sensor deletes if the trial hangs
+        trial.set_user_attr("pod", os.environ["AUTOML_POD_NAME"])
+    started = time.time()
+    with Heartbeat(compat.study_storage(study), compat.trial_id(trial), config.pruning.heartbeat_interval_s):
+        try:
+            value = evaluate_trial(trial, config, X, y)
+        except optuna.TrialPruned as pruned:
+            if config.is_multi_objective:
+                record_constraints(trial, config)
+            study.tell(trial, state=TrialState.PRUNED)
+            log.info("trial %d pruned: %s", trial.number, pruned)
+        except Exception as err:
+            if is_transient(err):
+                raise  # the storage, not the configuration: retried by the caller, the trial resumed by its key
+            # a bad configuration fails its trial, not the slot
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:2000])
+            study.tell(trial, state=TrialState.FAIL)
+            log.exception("trial %d failed", trial.number)
+        else:
+            if config.is_multi_objective:
+                record_constraints(trial, config)
+            study.tell(trial, value)
+            log.info("trial %d: %s (%.1f s)", trial.number, describe_values(config, value), time.time() - started)
+    return trial.number
+
+
+def describe_values(config: StudyConfig, value: float | list[float]) -> str:
+    if isinstance(value, list):
+        return ", ".join(f"{n} = {v:.5g}" for n, v in zip(config.objective_names, value, strict=True))
+    return f"{config.metric} = {value:.5f}"
+
+
+def record_constraints(trial: optuna.Trial, config: StudyConfig) -> None:
+    """Constraint values for Optuna (``Trial.set_constraint``): its samplers and plots see feasibility."""
+
+    system_attrs = trial.storage.get_trial_system_attrs(compat.trial_id(trial))
+    for text, value in constraints_by_name(config, trial.user_attrs.get("measures", {})).items():
+        if f"constraints:{text}" not in system_attrs:
+            trial.set_constraint(text, value)
+
+
+class MlflowLogger:
+    """Log finished trials as MLflow child runs from a background thread.
+
+    Which trials: ``config.mlflow_live_trials`` ("unpruned" by default: complete and failed trials
+    now, pruned ones by the final sync when the study ends, so that logging the many pruned
+    trials does not take CPU from the search while it runs).
+
+    The trial loop only queues a trial number; the thread logs what is queued, several trials
+    at once when they pile up, with one client it keeps. Best effort: when MLflow is down or
+    locked the batch is skipped with a warning, its results are safe in the study storage and
+    the final sync (``tracking.sync_trials`` in the stages) logs them. :meth:`close` logs what
+    is still queued and ends the thread.
+    """
+
+    def __init__(self, config: StudyConfig, study: optuna.Study, parent_run_id: str) -> None:
+        self.config, self.study, self.parent_run_id = config, study, parent_run_id
+        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._client: Any = None
+        self._exp_id: str | None = None
+        self._thread = threading.Thread(target=self._run, name="mlflow-logger", daemon=True)
+        self._thread.start()
+
+    def submit(self, number: int) -> None:
+        self._queue.put(number)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        done = False
+        while not done:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            done = None in batch
+            numbers = [n for n in batch if n is not None]
+            if numbers:
+                self._log(numbers)
+
+    def _log(self, numbers: list[int]) -> None:
+
+        try:
+            with tracking.fail_fast():
+                if self._exp_id is None:
+                    self._client = tracking.client(self.config)
+                    self._exp_id = tracking.experiment_id(self.config)
+                storage, study_id = compat.study_storage(self.study), compat.study_id(self.study)
+                trials = [
+                    storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, n)) for n in numbers
+                ]
+                if self.config.mlflow_live_trials == "unpruned":  # pruned ones: the final sync logs them
+                    trials = [t for t in trials if t.state != optuna.trial.TrialState.PRUNED]
+                tracking.log_trials(
+                    self.config, self.parent_run_id, self.study.study_name, trials, self._client, self._exp_id
+                )
+        except Exception as err:  # MLflow down or locked: the results are safe in the study
+            label = ", ".join(map(str, numbers))
+            log.warning("could not log trial(s) %s to MLflow now (%s); they will be synced later", label, err)
+
+
+def load_training_frame(path: str, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    frame = pd.read_parquet(path)
+    return frame.drop(columns=[target]), frame[target]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m automl.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--study", required=True, help="study name in the storage")
+    parser.add_argument("--slot", required=True, type=int, help="trial slot index (the map index)")
+    parser.add_argument("--config", required=True, help="path of the run's effective config (JSON)")
+    parser.add_argument("--data", required=True, help="Parquet file of the training feature matrix")
+    parser.add_argument("--parent-run-id", default=None, help="MLflow parent run to log child runs under")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config = config_from_json(Path(args.config).read_text())
+    X, y = load_training_frame(args.data, config.dataset.target)
+    done = run_slot(config, args.study, args.slot, X, y, args.parent_run_id)
+    log.info("slot %d finished trials %s", args.slot, done)
+    print(RESULT_PREFIX + json.dumps(slot_result(config, args.slot, args.parent_run_id, done)), flush=True)
+    return 0
+
+
+RESULT_PREFIX = "automl-slot-result "
+MAX_LISTED = 50  # the result goes to XCom: keep it small whatever trials_per_slot is
+
+
+def slot_result(config: StudyConfig, slot: int, parent_run_id: str | None, done: list[int]) -> dict[str, Any]:
+    """What the slot's task returns (small): the trials it ran now and its trials' MLflow child runs."""
+    runs: dict[int, str] = {}
+    if parent_run_id:
+        try:
+            runs = tracking.slot_runs(config, parent_run_id, slot)
+        except Exception as err:  # MLflow down: the links fall back to the parent run
+            log.warning("could not list the slot's MLflow runs: %s", err)
+    ids = [runs[n] for n in sorted(runs)]
+    return {"slot": slot, "trials": done[:MAX_LISTED], "n_mlflow_runs": len(ids), "mlflow_runs": ids[:MAX_LISTED]}
+
+
+def parse_slot_result(line: str) -> dict[str, Any] | None:
+    """The slot result from one line of the worker's output, if it is that line."""
+    if not line.startswith(RESULT_PREFIX):
+        return None
+    return dict(json.loads(line[len(RESULT_PREFIX) :]))
+
+
+def exit_now(code: int) -> None:
+    """End the worker process without the interpreter's teardown.
+
+    By now the slot's threads are joined and its results written; what is left is freeing the
+    objects of some thousand modules (pandas, scikit-learn, SciPy, MLflow), about 0.6 s of CPU
+    per slot. The exit handlers still run (logging is flushed), then the process ends.
+    """
+    import atexit
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    exit_now(main())  # an exception still ends the usual way, with its traceback
