@@ -151,3 +151,32 @@ def test_dag_reads_a_templated_query_through_an_airflow_connection(
     saved = json.loads((run_dir(study_name_for(config, run.run_id)) / "config.json").read_text())
     assert saved["dataset"]["source"]["sql"] == sql.replace("{{ ds }}", "2026-01-05")
     assert conn_env_var("automl_test_pg") not in os.environ
+
+
+@pytest.mark.slow
+def test_the_trigger_form_resumes_an_existing_study(pg_table: tuple[str, pd.DataFrame], airflow_db: None) -> None:
+    """`resume_study` in the form: the run works on that study (its run folder, its storage), with n_trials
+    more trials than the slot keys it has."""
+    import optuna
+    from automl_airflow.local import load_dags
+
+    from automl.paths import run_dir
+    from automl.study import PATIENCE_FROM, create_or_open
+
+    table, _ = pg_table
+    config = load_config(TEST_DAGS / "studies" / "sql_source.yaml")
+    study = create_or_open(config, "sql_source__earlier")
+    dist = {"C": optuna.distributions.FloatDistribution(1e-4, 1e3, log=True)}
+    for key in ("0:0", "0:1"):
+        study.add_trial(
+            optuna.trial.create_trial(params={"C": 1.0}, distributions=dist, value=0.9, user_attrs={"slot_key": key})
+        )
+    dag = load_dags(TEST_DAGS / "automl_studies.py")["automl_sql_source"]
+    run = dag.test(
+        run_conf={"sql": f"select a, b, label from {table}", "resume_study": "sql_source__earlier", "n_trials": 3},
+        mark_success_pattern=r"(?!load_data$).*",
+    )
+    assert str({ti.task_id: ti.state for ti in run.get_task_instances()}["load_data"]) == "success"
+    saved = json.loads((run_dir("sql_source__earlier") / "config.json").read_text())
+    assert saved["budget"]["n_trials"] == 2 + 3
+    assert PATIENCE_FROM in create_or_open(config, "sql_source__earlier").user_attrs
