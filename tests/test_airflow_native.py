@@ -47,9 +47,10 @@ def test_duplicate_names_and_bad_schedules_mark_only_their_files(tmp_path: Path)
         "automl_d__invalid_config",
         "automl_other",
     }
-    assert "'same' is also the name of b.yaml" in bag.dags["automl_a__invalid_config"].doc_md
-    assert "'same' is also the name of a.yaml" in bag.dags["automl_b__invalid_config"].doc_md
-    assert "schedule:" in bag.dags["automl_d__invalid_config"].doc_md
+    docs = {dag_id: str(dag.doc_md) for dag_id, dag in bag.dags.items()}
+    assert "'same' is also the name of b.yaml" in docs["automl_a__invalid_config"]
+    assert "'same' is also the name of a.yaml" in docs["automl_b__invalid_config"]
+    assert "schedule:" in docs["automl_d__invalid_config"]
     assert bag.dags["automl_other"].schedule == "0 3 * * *"
 
 
@@ -72,6 +73,7 @@ def test_validate_checks_a_folder_and_reports_duplicates(tmp_path: Path) -> None
 
 
 def test_the_airflow_block_reaches_the_dag() -> None:
+    from airflow.sdk import Asset
     from automl_airflow.factory import build_dag
 
     cfg = make_config(
@@ -88,14 +90,14 @@ def test_the_airflow_block_reaches_the_dag() -> None:
     )
     dag = build_dag(cfg, Path("x.yaml"))
     assert dag.catchup and dag.max_active_runs == 3 and dag.dagrun_timeout == timedelta(hours=1)
-    assert dag.start_date.replace(tzinfo=None) == datetime(2025, 6, 1)
+    assert dag.start_date is not None and dag.start_date.replace(tzinfo=None) == datetime(2025, 6, 1)
     assert dag.schedule == "@daily"
     for t in dag.tasks:
         assert (t.pool, t.queue, t.owner) == ("automl_pool", "gpu", "ds-team"), t.task_id
         assert t.execution_timeout == timedelta(minutes=10) and t.retries >= cfg.retries
     assert [o.uri for o in dag.task_dict["register_model"].outlets] == ["automl://t/model"]
     asset_scheduled = build_dag(make_config(schedule="automl://other/model"), Path("x.yaml"))
-    assert asset_scheduled.schedule.uri == "automl://other/model"
+    assert isinstance(asset_scheduled.schedule, Asset) and asset_scheduled.schedule.uri == "automl://other/model"
 
 
 def test_bad_airflow_settings_are_one_clear_error() -> None:

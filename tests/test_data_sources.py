@@ -166,7 +166,9 @@ def test_the_trigger_form_resumes_an_existing_study(pg_table: tuple[str, pd.Data
     table, _ = pg_table
     config = load_config(TEST_DAGS / "studies" / "sql_source.yaml")
     study = create_or_open(config, "sql_source__earlier")
-    dist = {"C": optuna.distributions.FloatDistribution(1e-4, 1e3, log=True)}
+    dist: dict[str, optuna.distributions.BaseDistribution] = {
+        "C": optuna.distributions.FloatDistribution(1e-4, 1e3, log=True)
+    }
     for key in ("0:0", "0:1"):
         study.add_trial(
             optuna.trial.create_trial(params={"C": 1.0}, distributions=dist, value=0.9, user_attrs={"slot_key": key})

@@ -75,12 +75,12 @@ def test_grid_sampler_takes_the_overrides() -> None:
         ({"lightgbm": {"num_leafs": {"low": 8}}}, "search_space.lightgbm.num_leafs: unknown parameter"),
         (
             {"lightgbm": {"num_leaves": {"low": 40, "high": 8}}},
-            "search_space.lightgbm.num_leaves.range: low (40) > high (8)",
+            "search_space.lightgbm.num_leaves: low (40) > high (8)",
         ),
         ({"lightgbm": {"num_leaves": {"low": 200}}}, "search_space.lightgbm.num_leaves: low (200) > high (128)"),
         ({"lightgbm": {"num_leaves": {"low": 8.5}}}, "search_space.lightgbm.num_leaves.low: wrong type: an int"),
         ({"lightgbm": {"learning_rate": "fast"}}, "search_space.lightgbm.learning_rate: wrong type: a float"),
-        ({"lightgbm": {"num_leaves": [8, 16]}}, "search_space.lightgbm.num_leaves.value: must be a plain value"),
+        ({"lightgbm": {"num_leaves": [8, 16]}}, "search_space.lightgbm.num_leaves: must be a plain value"),
         ({"logistic_regression": {"C": 1.0}}, "search_space: 'logistic_regression' is not a family of model_space"),
     ],
 )

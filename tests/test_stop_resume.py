@@ -15,7 +15,7 @@ from automl.study import patience_stop
 
 def _study(values: list[float | None]) -> optuna.Study:
     study = optuna.create_study(direction="maximize")
-    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    dist: dict[str, optuna.distributions.BaseDistribution] = {"x": optuna.distributions.FloatDistribution(0, 1)}
     for v in values:
         state = TrialState.COMPLETE if v is not None else TrialState.PRUNED
         study.add_trial(create_trial(params={"x": 0.5}, distributions=dist, value=v, state=state))
