@@ -97,8 +97,16 @@ def unknown_options(cls: type, options: dict[str, Any], fixed: tuple[str, ...] =
 def check_sampler_options(config: StudyConfig) -> list[str]:
     """One line per ``sampler_options`` key that the sampler's constructor does not take."""
     cls = SAMPLER_CLASSES[config.sampler]
-    bad = unknown_options(cls, config.sampler_options, fixed=("search_space",))
-    return [f"sampler_options.{k}: {cls.__name__} takes no argument {k!r}" for k in bad]
+    problems = [
+        f"sampler_options.{k}: set by the platform (the study's seed, offset per worker so that parallel "
+        "workers draw different points; the grid from model_space and search_space)"
+        for k in ("seed", "search_space")
+        if k in config.sampler_options
+    ]
+    bad = unknown_options(cls, config.sampler_options, fixed=("search_space", "seed"))
+    return problems + [
+        f"sampler_options.{k}: {cls.__name__} takes no argument {k!r}" for k in bad if k not in ("seed", "search_space")
+    ]
 
 
 def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.BaseSampler:

@@ -97,6 +97,8 @@ def test_sampler_and_pruner_options_are_checked_and_used() -> None:
 
     with pytest.raises(ConfigError, match=r"sampler_options.n_startup: TPESampler takes no argument"):
         check_search_config(make_config(sampler="tpe", sampler_options={"n_startup": 3}))
+    with pytest.raises(ConfigError, match=r"sampler_options.seed: set by the platform"):
+        check_search_config(make_config(sampler="random", sampler_options={"seed": 3}))
     with pytest.raises(ConfigError, match=r"pruning.options.bogus: MedianPruner takes no argument"):
         check_search_config(make_config(pruning={"rule": "median", "mode": "in_trial", "options": {"bogus": 1}}))
     with pytest.raises(ConfigError, match="need mode 'in_trial'"):

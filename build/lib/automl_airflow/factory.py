@@ -77,6 +77,13 @@ def trigger_params(config: StudyConfig) -> dict[str, Param]:
             title="Trials per slot",
             description="Trials each mapped task runs in turn.",
         ),
+        "resume_study": Param(
+            None,
+            type=["null", "string"],
+            title="Resume study",
+            description="Empty: a new study for this run. A study name of this config (automl_<name>__<run id>, "
+            "see `automl studies`): add 'Trials' more trials to it and its MLflow parent run.",
+        ),
         **source_params(config),
     }
 
@@ -85,13 +92,17 @@ def effective_config(config: StudyConfig, params: dict[str, Any], base_dir: Path
     """The run's config: the trigger form's values applied (a relative ``source`` resolves against ``base_dir``)."""
     overrides = {k: params[k] for k in OVERRIDE_KEYS if params.get(k) is not None}
     cfg = config.with_overrides(overrides, base_dir=base_dir)
+    _check_slots(cfg)
+    return cfg
+
+
+def _check_slots(cfg: StudyConfig) -> None:
     if cfg.n_slots > MAX_MAP_LENGTH:
         raise ConfigError(
             f"n_trials={cfg.budget.n_trials} with trials_per_slot={cfg.budget.trials_per_slot} "
             f"makes {cfg.n_slots} slots, over Airflow's max_map_length {MAX_MAP_LENGTH}; "
             "raise trials_per_slot"
         )
-    return cfg
 
 
 def _chain() -> str:
@@ -168,12 +179,19 @@ def _stage_task(config: StudyConfig, stage: Stage, source: Path) -> Any:
     ) -> dict[str, Any]:
         from automl.pipeline import RunContext, study_name_for
 
-        runner, name = _runner_meta(dag_run), study_name_for(config, str(run_id))
+        resume = (params or {}).get("resume_study")
+        runner, name = _runner_meta(dag_run), resume or study_name_for(config, str(run_id))
         if stage is FIRST:  # the data source: templates rendered for this run, a connection resolved
             from airflow.sdk import get_current_context
 
             rendered = render_source_params(params or {}, get_current_context())
-            ctx = RunContext.new(effective_config(config, rendered, source.parent), name, runner)
+            cfg = effective_config(config, rendered, source.parent)
+            if resume:  # n_trials more trials in that study (and its MLflow parent run)
+                from automl.study import prepare_resume
+
+                cfg = prepare_resume(cfg, resume, cfg.budget.n_trials)
+                _check_slots(cfg)
+            ctx = RunContext.new(cfg, name, runner)
             with connection_env(ctx.config):
                 return stage.run(ctx, {}).to_xcom()
         ctx = RunContext.of(name, runner)
