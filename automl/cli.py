@@ -1,7 +1,7 @@
 """The ``automl`` command: run a study without Airflow, show a leaderboard, validate a config.
 
-    automl validate CONFIG
-    automl run CONFIG [--n-trials N] [--parallelism P]
+    automl validate CONFIG|DIR
+    automl run CONFIG [--n-trials N] [--parallelism P] [--resume STUDY]
     automl leaderboard STUDY|CONFIG [--config CONFIG] [--storage URL] [--top K]
     automl studies CONFIG
 
@@ -18,24 +18,46 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from automl.config import ConfigError, StudyConfig, load_config
+from automl.config import ConfigError, StudyConfig, load_config, load_folder
 
 # Each command imports what it needs inside its function: `automl validate` (and --help) stay quick,
 # without the pandas/Optuna/MLflow imports that running or reading a study takes.
 from automl.redact import redact
 
 
+def _checked(path: Path, cfg: StudyConfig | ConfigError) -> StudyConfig | ConfigError:
+    """The config after the checks that need the model families (its search-space overrides)."""
+    if isinstance(cfg, StudyConfig) and (cfg.search_space or cfg.sampler_options or cfg.pruning.options):
+        from automl.study import check_search_config
+
+        try:
+            check_search_config(cfg, str(path))
+        except ConfigError as err:
+            return err
+    return cfg
+
+
 def _validate(args: argparse.Namespace) -> int:
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as err:
-        print(err, file=sys.stderr)
-        return 2
-    print(
-        f"{args.config}: valid study '{cfg.name}' ({cfg.task}, {cfg.metric}, models {', '.join(cfg.model_space)}, "
-        f"{cfg.budget.n_trials} trials)"
-    )
-    return 0
+    """One config file, or every study config of a folder (as the DAG file loads them: names must be unique)."""
+    if args.config.is_dir():
+        results = {p: _checked(p, c) for p, c in load_folder(args.config).items()}
+    else:
+        try:
+            results = {args.config: _checked(args.config, load_config(args.config))}
+        except ConfigError as err:
+            results = {args.config: err}
+    for path, cfg in results.items():
+        if isinstance(cfg, ConfigError):
+            print(cfg, file=sys.stderr)
+        else:
+            print(
+                f"{path}: valid study '{cfg.name}' ({cfg.task}, {cfg.metric}, models {', '.join(cfg.model_space)}, "
+                f"{cfg.budget.n_trials} trials)"
+            )
+    bad = sum(isinstance(c, ConfigError) for c in results.values())
+    if args.config.is_dir():
+        print(f"{args.config}: {len(results) - bad} valid, {bad} invalid study config(s)")
+    return 2 if bad or not results else 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -44,12 +66,16 @@ def _run(args: argparse.Namespace) -> int:
     # per command: `automl validate` stays quick (the runner brings pandas, Optuna and MLflow)
     from automl.pipeline import LocalRunner, PassReport, SelectedFeatures
     from automl.report import run_summary
+    from automl.storage import StorageError
+    from automl.study import prepare_resume
 
     try:
         cfg = load_config(args.config)
         overrides = {k: v for k, v in (("n_trials", args.n_trials), ("parallelism", args.parallelism)) if v}
         cfg = cfg.with_overrides(overrides) if overrides else cfg
-    except ConfigError as err:
+        if args.resume:  # the same study (and MLflow parent run): n_trials more trials
+            cfg = prepare_resume(cfg, args.resume, args.n_trials)
+    except (ConfigError, StorageError) as err:
         print(err, file=sys.stderr)
         return 2
     bar = tqdm(total=cfg.budget.n_trials, unit="trial", disable=args.quiet, dynamic_ncols=True)
@@ -61,9 +87,12 @@ def _run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     # a lively bar: pass at least every 2 s (the sensor's poke interval is for a scheduler)
+    run_id = (
+        args.resume[len(cfg.name) + 2 :] if args.resume else "cli__" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S")
+    )
     runner = LocalRunner(
         cfg,
-        "cli__" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S"),
+        run_id,
         runner="automl-cli",
         on_progress=show,
         poke_s=min(cfg.pruning.poke_interval_s, 2),
@@ -149,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-trials", type=int)
     p.add_argument("--parallelism", type=int)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--resume",
+        metavar="STUDY",
+        help="add trials (--n-trials, default the config's n_trials) to this existing study and its MLflow parent run",
+    )
     p.set_defaults(fn=_run)
     p = sub.add_parser("leaderboard", help="the top trials of a study")
     p.add_argument("study", help="a study name (see `automl studies CONFIG`), or a config file: its latest study")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,8 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from automl.config import StudyConfig
-from automl.paths import PROJECT_ROOT
+from automl.config import SqlSourceConfig, StudyConfig, is_uri
+from automl.redact import redact
 
 SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "iris")
 
@@ -29,8 +31,49 @@ class Split:
     n_columns: int
 
 
-def read_dataset(source: str) -> pd.DataFrame:
-    """Read a dataset named by a config's ``dataset.source``."""
+def conn_env_var(conn_id: str) -> str:
+    """The environment variable through which the Airflow plugin hands a connection's SQLAlchemy URL to the
+    stage that reads a ``{conn_id, sql}`` source (never through XCom, a file or a log line)."""
+    return "AUTOML_CONN_" + re.sub(r"[^A-Z0-9]", "_", conn_id.upper())
+
+
+def read_sql(source: SqlSourceConfig) -> pd.DataFrame:
+    """Run the source's query on the database whose SQLAlchemy URL is in its environment variable."""
+    import sqlalchemy
+
+    var = conn_env_var(source.conn_id) if source.conn_id else str(source.url_env)
+    url = os.environ.get(var)
+    if not url:
+        if source.conn_id:
+            raise DataError(
+                f"dataset source: Airflow connection {source.conn_id!r} is resolved only inside an Airflow run "
+                f"(the DAG sets ${var}); outside Airflow use {{url_env: AUTOML_..., sql: ...}}"
+            )
+        raise DataError(f"dataset source: environment variable {var} (a SQLAlchemy URL) is not set")
+    if "{{" in source.sql:
+        raise DataError("dataset source: the SQL has Airflow template variables; they are rendered only in a DAG run")
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as err:
+        raise DataError(
+            f"dataset source ({source.label}): invalid SQLAlchemy URL in ${var}: {type(err).__name__}"
+        ) from None
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql_query(sqlalchemy.text(source.sql), conn)
+    except sqlalchemy.exc.SQLAlchemyError as err:
+        detail = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise DataError(f"dataset source ({source.label}): the query failed: {redact(detail)}") from None
+    finally:
+        engine.dispose()
+
+
+def read_dataset(source: str | SqlSourceConfig) -> pd.DataFrame:
+    """Read a dataset named by a config's ``dataset.source``: a bundled set, a path or fsspec URI, or SQL."""
+    if isinstance(source, SqlSourceConfig):
+        return read_sql(source)
+    if "{{" in source:
+        raise DataError(f"dataset source {source} has Airflow template variables; they are rendered only in a DAG run")
     if source.startswith("sklearn:"):
         name = source.split(":", 1)[1]
         if name not in SKLEARN_DATASETS:
@@ -41,15 +84,23 @@ def read_dataset(source: str) -> pd.DataFrame:
         frame: pd.DataFrame = bunch.frame.copy()
         frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
         return frame
-    path = Path(source)
-    if not path.exists():
-        raise DataError(f"dataset file not found: {source}")
+    return read_file(source, "dataset")
+
+
+def read_file(source: str, what: str) -> pd.DataFrame:
+    """A CSV or Parquet file: a local path or any URI that pandas reads through fsspec."""
+    shown = redact(source)
+    if not is_uri(source) and not Path(source).exists():
+        raise DataError(f"{what} file not found: {shown}")
     try:
-        if source.lower().endswith(".csv"):
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
+        base = source.lower().split("?", 1)[0]
+        return pd.read_csv(source) if base.endswith(".csv") else pd.read_parquet(source)
+    except FileNotFoundError:
+        raise DataError(f"{what} file not found: {shown}") from None
+    except ImportError as err:  # e.g. s3fs/gcsfs missing for s3:// / gs://
+        raise DataError(f"cannot read {what} {shown}: {err}") from None
     except (ValueError, OSError, pd.errors.ParserError) as err:
-        raise DataError(f"cannot read dataset {source}: {err}") from None
+        raise DataError(f"cannot read {what} {shown}: {redact(str(err))}") from None
 
 
 def validate(frame: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
@@ -150,13 +201,6 @@ def summarize(frame: pd.DataFrame, config: StudyConfig) -> dict[str, float | int
     return summary
 
 
-def resolve_path(path: str) -> Path:
-    """Relative dataset paths are resolved against the project folder."""
-
-    p = Path(path)
-    return p if p.is_absolute() else PROJECT_ROOT / p
-
-
 def relationships(config: StudyConfig) -> list[Any]:
     from feature_engineering.relational import Relationship
 
@@ -171,12 +215,12 @@ def relationships(config: StudyConfig) -> list[Any]:
 def load_relational(config: StudyConfig) -> dict[str, Any]:
     """Read every table of a relational dataset and check the schema the config names."""
     from feature_engineering.dfs import FeatureError
-    from feature_engineering.relational import Table, check_schema, read_table
+    from feature_engineering.relational import Table, check_schema
 
     ds = config.dataset
     try:
         tables = {
-            name: Table(name, read_table(resolve_path(t.path)), t.index, t.time_index, t.logical_types)
+            name: Table(name, read_file(t.path, f"table {name!r}"), t.index, t.time_index, t.logical_types)
             for name, t in ds.tables.items()
         }
         check_schema(tables, relationships(config))

@@ -72,7 +72,7 @@ def evaluate_trial(trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y:
 
     Raises ``optuna.TrialPruned`` when the trial is told to stop.
     """
-    name, params = ModelSpace(config.model_space).suggest(trial)
+    name, params = ModelSpace.of(config).suggest(trial)
     family = get_family(name)
     params = {**params, **family.fixed_params(config)}
     X = prepare_frame(X)
@@ -89,7 +89,7 @@ def evaluate_trial(trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y:
 
 def fit_final(config: StudyConfig, trial: optuna.trial.FrozenTrial, X: pd.DataFrame, y: pd.Series) -> Any:
     """Fit a finished trial's configuration on all of (X, y)."""
-    name, params = ModelSpace(config.model_space).from_params(trial.params)
+    name, params = ModelSpace.of(config).from_params(trial.params)
     family = get_family(name)
     params = {**params, **family.final_params(config, trial), **family.fixed_params(config)}
     return family.pipeline(params, config.task, config.seed).fit(prepare_frame(X), y)

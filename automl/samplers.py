@@ -6,8 +6,10 @@ time, without Optuna); a test checks that the two agree.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import optuna
 from optuna.samplers import nsgaii
@@ -25,12 +27,14 @@ _CROSSOVERS: dict[str, Callable[[], nsgaii.BaseCrossover]] = {
 }
 
 
+def _opts(config: StudyConfig, **defaults: Any) -> dict[str, Any]:
+    """The platform's keyword arguments for the sampler, under the config's ``sampler_options``."""
+    return {**defaults, **config.sampler_options}
+
+
 def _tpe(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(
-        seed=seed,
-        multivariate=True,
-        group=len(config.model_space) > 1,
-        constant_liar=True,
+        **_opts(config, seed=seed, multivariate=True, group=len(config.model_space) > 1, constant_liar=True)
     )
 
 
@@ -38,30 +42,30 @@ def _nsga2(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
     """NSGA-II with the config's population and operators (Optuna's crossovers and mutations)."""
     mo = config.multi_objective
     if mo is None:
-        return optuna.samplers.NSGAIISampler(population_size=10, seed=seed)
+        return optuna.samplers.NSGAIISampler(**_opts(config, population_size=10, seed=seed))
     crossover = _CROSSOVERS[mo.crossover]()
     with warnings.catch_warnings():  # the operators are marked experimental in Optuna 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         mutation = nsgaii.PolynomialMutation() if mo.mutation == "polynomial" else None
         return optuna.samplers.NSGAIISampler(
-            population_size=mo.population_size, crossover=crossover, mutation=mutation, seed=seed
+            **_opts(config, population_size=mo.population_size, crossover=crossover, mutation=mutation, seed=seed)
         )
 
 
 def _random(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.RandomSampler(**_opts(config, seed=seed))
 
 
 def _grid(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.GridSampler(ModelSpace(config.model_space).grid(), seed=seed)
+    return optuna.samplers.GridSampler(ModelSpace.of(config).grid(), **_opts(config, seed=seed))
 
 
 def _cmaes(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.CmaEsSampler(**_opts(config, seed=seed, warn_independent_sampling=False))
 
 
 def _gp(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.GPSampler(**_opts(config, seed=seed))
 
 
 SAMPLERS: dict[str, SamplerBuilder] = {
@@ -72,6 +76,37 @@ SAMPLERS: dict[str, SamplerBuilder] = {
     "gp": _gp,
     "nsga2": _nsga2,
 }
+
+
+SAMPLER_CLASSES: dict[str, type[optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "grid": optuna.samplers.GridSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "gp": optuna.samplers.GPSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+}
+
+
+def unknown_options(cls: type, options: dict[str, Any], fixed: tuple[str, ...] = ()) -> list[str]:
+    """The option names that ``cls``'s constructor does not take (or that the platform sets itself)."""
+    names = set(inspect.signature(cls).parameters) - set(fixed)
+    return [k for k in options if k not in names]
+
+
+def check_sampler_options(config: StudyConfig) -> list[str]:
+    """One line per ``sampler_options`` key that the sampler's constructor does not take."""
+    cls = SAMPLER_CLASSES[config.sampler]
+    problems = [
+        f"sampler_options.{k}: set by the platform (the study's seed, offset per worker so that parallel "
+        "workers draw different points; the grid from model_space and search_space)"
+        for k in ("seed", "search_space")
+        if k in config.sampler_options
+    ]
+    bad = unknown_options(cls, config.sampler_options, fixed=("search_space", "seed"))
+    return problems + [
+        f"sampler_options.{k}: {cls.__name__} takes no argument {k!r}" for k in bad if k not in ("seed", "search_space")
+    ]
 
 
 def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.BaseSampler:

@@ -15,17 +15,73 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.config import StudyConfig, parse_config
+from automl.config import ConfigError, StudyConfig, parse_config
 from automl.multiobjective.study import feasible_complete
-from automl.pruning.control import make_worker_pruner, retried_numbers
+from automl.pruning.control import check_pruner_options, make_worker_pruner, retried_numbers
 from automl.redact import redact
-from automl.samplers import make_sampler
+from automl.samplers import check_sampler_options, make_sampler
 from automl.storage import ORPHAN_KEY, StorageError, get_storage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 # heartbeat_interval and TPE's group option are marked experimental; we use them knowingly
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def check_search_config(config: StudyConfig, source: str | None = None) -> None:
+    """Check ``search_space``, ``sampler_options`` and ``pruning.options`` against the families' parameters and
+    Optuna's constructors; raise one ConfigError with a line per bad field."""
+    if not (config.search_space or config.sampler_options or config.pruning.options):
+        return
+    from automl.families.space import check_search_space
+
+    problems = check_search_space(config) + check_sampler_options(config) + check_pruner_options(config)
+    if not problems:  # names are right: do Optuna's constructors take the values?
+        for what, build in (("sampler_options", make_sampler), ("pruning.options", make_worker_pruner)):
+            try:
+                build(config)
+            except (TypeError, ValueError) as err:
+                problems.append(f"{what}: {err}")
+    if problems:
+        head = f"invalid study config {source or config.name}: {len(problems)} problem(s)"
+        raise ConfigError("\n".join([head, *(f"  - {p}" for p in problems)]))
+
+
+STOP_REASON = "stop_reason"  # study user attribute: why no further trial starts (patience)
+PATIENCE_FROM = "patience_from"  # study user attribute: patience counts trials finished after this time
+
+
+def patience_stop(config: StudyConfig, study: optuna.Study, trials: list[FrozenTrial] | None = None) -> str | None:
+    """Why the study should start no further trial: ``budget.patience`` finished trials in a row without
+    improving the best value by more than ``budget.min_delta`` (None: keep going)."""
+    patience = config.budget.patience
+    if patience is None or config.is_multi_objective:
+        return None
+    since = study.user_attrs.get(PATIENCE_FROM)
+    done = [
+        t
+        for t in (trials if trials is not None else study.get_trials(deepcopy=False))
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        and t.datetime_complete is not None
+        and (since is None or t.datetime_complete.timestamp() >= since)
+    ]
+    done.sort(key=lambda t: (t.datetime_complete, t.number))
+    maximize = config.metric_direction == "maximize"
+    best: FrozenTrial | None = None
+    stale = 0
+    for t in done:
+        if t.state == TrialState.COMPLETE and t.value is not None:
+            gain = None if best is None else (t.value - best.value if maximize else best.value - t.value)  # type: ignore[operator]
+            if gain is None or gain > config.budget.min_delta:
+                best, stale = t, 0
+                continue
+        stale += 1
+    if best is not None and stale >= patience:
+        return (
+            f"patience: {stale} finished trials without improving the best {config.metric} "
+            f"({best.value:.6g}, trial {best.number}) by more than {config.budget.min_delta:g}"
+        )
+    return None
 
 
 def create_or_open(config: StudyConfig, study_name: str) -> optuna.Study:
@@ -59,6 +115,25 @@ def open_study(config: StudyConfig, study_name: str, seed_offset: int = 0) -> op
         )
     except KeyError:
         raise StorageError(f"study {study_name!r} does not exist in {redact(config.storage_url)}") from None
+
+
+def prepare_resume(config: StudyConfig, study_name: str, extra_trials: int | None = None) -> StudyConfig:
+    """Open an existing study for more trials: the config with ``n_trials`` = the slot keys it has plus
+    ``extra_trials`` (default: the config's ``n_trials``), its time budget restarted from now and its
+    patience counted from now. Re-running the pipeline under the same study name then adds the trials
+    to the same study, and ``start_parent_run`` finds the same MLflow parent run."""
+    prefix = f"{config.name}__"
+    if not study_name.startswith(prefix):
+        raise ConfigError(f"--resume {study_name}: not a study of config {config.name!r} (names start {prefix!r})")
+    study = open_study(config, study_name)
+    keys = {t.user_attrs["slot_key"] for t in study.get_trials(deepcopy=False) if "slot_key" in t.user_attrs}
+    extra = config.budget.n_trials if extra_trials is None else extra_trials
+    resumed = config.with_overrides({"n_trials": len(keys) + extra})
+    now = time.time()
+    study.set_user_attr("deadline", now + config.budget.timeout_s if config.budget.timeout_s else None)
+    study.set_user_attr(PATIENCE_FROM, now)
+    study.set_user_attr(STOP_REASON, None)
+    return resumed
 
 
 def study_config(study: optuna.Study) -> StudyConfig:

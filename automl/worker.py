@@ -38,7 +38,7 @@ from automl.multiobjective.study import constraints_by_name
 from automl.objective import evaluate_trial
 from automl.pruning.control import fail_and_retry, retried_numbers
 from automl.storage import Heartbeat, compat, is_transient, retry_storage
-from automl.study import is_result, open_study
+from automl.study import STOP_REASON, is_result, open_study, patience_stop
 
 log = logging.getLogger("automl.worker")
 
@@ -167,6 +167,12 @@ def _slot_trial(
         fail_and_retry(study, stale, f"slot {slot} restarted while the trial was running")
     if deadline is not None and time.time() >= deadline:
         log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
+        return _STOP
+    reason = patience_stop(config, study, trials)
+    if reason is not None:
+        if study.user_attrs.get(STOP_REASON) is None:
+            study.set_user_attr(STOP_REASON, reason)
+        log.warning("slot %s: study stopped early (%s); not starting trial %s", slot, reason, key)
         return _STOP
     _wait_for_capacity(study, config.budget.parallelism, deadline, trials)
     trial = study.ask()  # an enqueued retry (WAITING) comes first

@@ -21,7 +21,7 @@ import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -68,6 +68,8 @@ def type_name(tp: Any) -> str:
     """A readable type: ``int``, ``str | None``, ``'drop' | 'fail'``, ``dict[str, TableConfig]``."""
     if tp is type(None):
         return "null"
+    if get_origin(tp) is Annotated:
+        return type_name(get_args(tp)[0])
     if get_origin(tp) is Literal:
         return " | ".join(json.dumps(a) for a in get_args(tp))
     if _is_union(tp):
@@ -108,7 +110,9 @@ def default_text(info: FieldInfo) -> str:
 def _models_in(tp: Any) -> Iterator[tuple[str, type[BaseModel]]]:
     """(path suffix, model) for each model reachable from an annotation: ``""`` for the model itself or an
     optional one, ``"[]"`` for a list of models, ``".<name>"`` for a dict's values."""
-    if _is_model(tp):
+    if get_origin(tp) is Annotated:
+        yield from _models_in(get_args(tp)[0])
+    elif _is_model(tp):
         yield "", tp
     elif _is_union(tp):
         for a in get_args(tp):

@@ -62,6 +62,7 @@ seed: 5
     .replace("name: mock_customer_heavy_buyer", "name: relational_tiny")
     .replace("n_trials: 20", "n_trials: 4")
     .replace("trials_per_slot: 4", "trials_per_slot: 2")
+    .replace("path: ../../data/", f"path: {ROOT}/data/")  # relative paths resolve against the study file
 )
 # the NAS / Pareto demo, smaller
 (TEST_DAGS / "studies" / "nas_tiny.yaml").write_text(
@@ -74,6 +75,44 @@ seed: 5
     .replace("max_epochs: 12", "max_epochs: 3")
     .replace("min_trials_at_rung: 3", "min_trials_at_rung: 2")
 )
+# a SQL source read through an Airflow connection; the tests trigger it with their own query (the `sql` field)
+(TEST_DAGS / "studies" / "sql_source.yaml").write_text(
+    """\
+name: sql_source
+description: the training table is read from PostgreSQL through an Airflow connection
+dataset: {source: {conn_id: automl_test_pg, sql: "select 1 as a, 0 as label"}, target: label}
+task: classification
+metric: roc_auc
+model_space: [logistic_regression]
+sampler: random
+pruning: {rule: none}
+features: {enabled: false, select: false}
+budget: {n_trials: 2, parallelism: 1, trials_per_slot: 2, cv_folds: 2}
+"""
+)
+# a study that fails at once (its data file is missing), with a failure notifier (tests/recording_notifier.py)
+NOTIFIED = _SESSION_DIR / "notified.jsonl"
+os.environ["AUTOML_NOTIFIER_PREFIXES"] = "recording_notifier."  # the allow-list, widened for the test notifier
+(TEST_DAGS / "studies" / "notify_fail.yaml").write_text(
+    f"""\
+name: notify_fail
+dataset: {{source: no_such_file.csv, target: label}}
+task: classification
+metric: roc_auc
+model_space: [logistic_regression]
+retries: 0
+airflow:
+  on_failure: [{{notifier: recording_notifier.RecordingNotifier, args: {{path: "{NOTIFIED}", label: "{{{{ dag.dag_id }}}}"}}}}]
+  on_success: [{{notifier: recording_notifier.RecordingNotifier, args: {{path: "{NOTIFIED}", label: success}}}}]
+"""
+)
+# scheduled on the tiny study's model Asset (test_dag_e2e checks that registering a model queues it)
+(TEST_DAGS / "studies" / "downstream_of_tiny.yaml").write_text(
+    (TEST_DAGS / "studies" / "tiny.yaml")
+    .read_text()
+    .replace("name: tiny", "name: downstream_of_tiny")
+    .replace("seed: 3", "seed: 3\nschedule: automl://tiny/model")
+)
 # the environment must be set before Airflow is imported anywhere in the session
 for key, value in {
     "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),
@@ -84,6 +123,10 @@ for key, value in {
     "AUTOML_HOME": str(_SESSION_DIR / "automl"),
 }.items():
     os.environ[key] = value
+os.environ.setdefault(
+    "AIRFLOW_CONN_AUTOML_TEST_PG",
+    os.environ.get("AUTOML_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test").replace("+psycopg", ""),
+)
 os.environ.pop("AUTOML_STORAGE", None)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 (_SESSION_DIR / "airflow").mkdir()

@@ -25,13 +25,55 @@ def _study(config, run_id):  # type: ignore[no-untyped-def]
     return open_study(config, study_name_for(config, run_id))
 
 
+def _unpause(dag_id: str) -> None:
+    """Write the test dags folder's DAGs to the metadata DB (as dag.test() does) and unpause one: Airflow
+    queues runs of unpaused DAGs only."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    manager = DagBundlesManager()
+    manager.sync_bundles_to_db()
+    for bundle in manager.get_all_dag_bundles():
+        bundle.initialize()
+        sync_bag_to_db(
+            BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name),
+            bundle.name,
+            bundle.version,
+        )
+    with create_session() as session:
+        assert session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": False}) == 1
+
+
+def _asset_events_and_queue(uri: str) -> tuple[set[tuple[str, str, str]], set[str]]:
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        asset = session.query(AssetModel).filter(AssetModel.uri == uri).one()
+        events = {
+            (e.source_dag_id, e.source_task_id, e.source_run_id)
+            for e in session.query(AssetEvent).filter(AssetEvent.asset_id == asset.id)
+        }
+        queued = {
+            q.target_dag_id for q in session.query(AssetDagRunQueue).filter(AssetDagRunQueue.asset_id == asset.id)
+        }
+    return events, queued  # type: ignore[return-value]
+
+
 def test_dag_runs_end_to_end_and_a_rerun_adds_a_new_run(tiny_dag) -> None:  # type: ignore[no-untyped-def]
     from automl import tracking
     from automl.config import load_config
 
     config = load_config(TEST_DAGS / "studies" / "tiny.yaml")
+    _unpause("automl_downstream_of_tiny")  # scheduled on tiny's model Asset
     dr1 = tiny_dag.test()
     assert str(dr1.state) == "success", f"DAG run ended {dr1.state}"
+    # register_model emitted the model Asset, and Airflow queued the study scheduled on it
+    events, queued = _asset_events_and_queue("automl://tiny/model")
+    assert ("automl_tiny", "register_model", dr1.run_id) in events
+    assert "automl_downstream_of_tiny" in queued
 
     # the study storage holds exactly n_trials trials, one per slot key
     study1 = _study(config, dr1.run_id)

@@ -15,17 +15,28 @@ from automl.config.base import (
     TaskType,
     format_errors,
 )
-from automl.config.dataset import DatasetConfig, FeaturesConfig, LeakageConfig, RelationshipConfig, TableConfig
+from automl.config.dataset import (
+    DatasetConfig,
+    FeaturesConfig,
+    LeakageConfig,
+    RelationshipConfig,
+    SqlSourceConfig,
+    TableConfig,
+    is_uri,
+)
 from automl.config.executor import ExecutorConfig
-from automl.config.loading import config_from_json, load_config, parse_config
+from automl.config.loading import config_from_json, load_config, load_folder, parse_config, study_files
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig, ObjectiveConfig
+from automl.config.orchestration import AirflowConfig, NotifierConfig, is_asset_schedule
 from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
+from automl.config.space import ParamOverride, ParamRange, SearchSpace
 from automl.config.storage import STORAGE_SCHEMES, check_storage_url, default_storage_url, grpc_address
 from automl.config.study import RegistryConfig, StudyConfig
 
 __all__ = [
     "MEASURES",
     "STORAGE_SCHEMES",
+    "AirflowConfig",
     "BudgetConfig",
     "ConfigError",
     "DatasetConfig",
@@ -34,13 +45,18 @@ __all__ = [
     "FeaturesConfig",
     "LeakageConfig",
     "MultiObjectiveConfig",
+    "NotifierConfig",
     "ObjectiveConfig",
+    "ParamOverride",
+    "ParamRange",
     "PrunerName",
     "PruningConfig",
     "PruningMode",
     "RegistryConfig",
     "RelationshipConfig",
     "SamplerName",
+    "SearchSpace",
+    "SqlSourceConfig",
     "StudyConfig",
     "TableConfig",
     "TaskType",
@@ -50,6 +66,10 @@ __all__ = [
     "default_storage_url",
     "format_errors",
     "grpc_address",
+    "is_asset_schedule",
+    "is_uri",
     "load_config",
+    "load_folder",
     "parse_config",
+    "study_files",
 ]

@@ -24,7 +24,10 @@ class _Strict(BaseModel):
 def format_errors(err: ValidationError, source: str) -> str:
     lines = [f"invalid study config {source}: {err.error_count()} problem(s)"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        parts = list(e["loc"])
+        if parts[:1] == ["search_space"] and len(parts) > 3 and parts[3] in ("range", "value"):
+            del parts[3]  # the union's branch tag (automl.config.space.ParamOverride), not a field
+        loc = ".".join(str(p) for p in parts) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
         got = e.get("input")
         if e["type"] != "value_error" and isinstance(got, str | int | float | bool) and len(repr(got)) <= 80:

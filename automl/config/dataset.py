@@ -2,17 +2,70 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from automl.config.base import _Strict
+
+_URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_ENV_NAME_RE = re.compile(r"^AUTOML_[A-Z0-9_]+$")
+
+
+def is_uri(path: str) -> bool:
+    """``s3://...``, ``file://...``, ``memory://...``: read through fsspec, never resolved as a local path."""
+    return bool(_URI_RE.match(path))
+
+
+def resolve_against(path: str, info: ValidationInfo) -> str:
+    """A relative local path resolved against the study file's folder (``base_dir`` in the validation context).
+
+    URIs, absolute paths, paths that start with a template (``{{ ... }}``) and configs read without a
+    file (no ``base_dir``) are left as they are.
+    """
+    base = (info.context or {}).get("base_dir")
+    if base is None or is_uri(path) or path.startswith("{{") or Path(path).is_absolute():
+        return path
+    return str((Path(base) / path).resolve())
 
 
 def _check_path(v: str) -> str:
     if not v.lower().endswith((".csv", ".parquet", ".pq")):
-        raise ValueError("must be a path ending in .csv or .parquet")
+        raise ValueError("must be a path or URI ending in .csv or .parquet")
     return v
+
+
+class SqlSourceConfig(_Strict):
+    """A table read with a SQL query: through an Airflow connection (in the DAG) or a URL in an environment
+    variable (``automl run``, workers outside Airflow). The URL itself never appears in the config."""
+
+    conn_id: str | None = Field(
+        None, description="Airflow connection id; the DAG resolves it with the provider's hook (Airflow only)"
+    )
+    url_env: str | None = Field(
+        None,
+        description="name of an environment variable (AUTOML_...) holding a SQLAlchemy URL, for runs outside Airflow",
+    )
+    sql: str = Field(min_length=1, description="the query returning the training rows (may use Airflow templates)")
+
+    @field_validator("url_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME_RE.match(v):
+            raise ValueError("must name an environment variable starting with AUTOML_ (upper case, digits, '_')")
+        return v
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SqlSourceConfig:
+        if (self.conn_id is None) == (self.url_env is None):
+            raise ValueError("give exactly one of 'conn_id' (Airflow connection) or 'url_env' (environment variable)")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"SQL via connection {self.conn_id!r}" if self.conn_id else f"SQL via ${self.url_env}"
 
 
 class TableConfig(_Strict):
@@ -23,7 +76,10 @@ class TableConfig(_Strict):
     time_index: str | None = Field(None, description="when each row became known (used with cutoff times)")
     logical_types: dict[str, str] = Field(default_factory=dict, description="woodwork types overriding inference")
 
-    _path = field_validator("path")(classmethod(lambda cls, v: _check_path(v)))
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str, info: ValidationInfo) -> str:
+        return resolve_against(_check_path(v), info)
 
 
 class RelationshipConfig(_Strict):
@@ -38,10 +94,15 @@ class RelationshipConfig(_Strict):
 class DatasetConfig(_Strict):
     """A single table (``source``) or a relational set of tables (``tables`` + ``relationships``).
 
-    Relative paths are resolved against the project folder.
+    Relative paths are resolved against the folder of the study file. A path, URI or query may use
+    Airflow's template variables (``{{ ds }}``): the DAG renders them per run.
     """
 
-    source: str | None = Field(None, description="'sklearn:<name>' or a path/URI to a CSV or Parquet file")
+    source: str | SqlSourceConfig | None = Field(
+        None,
+        description="'sklearn:<name>', a path or fsspec URI (file://, s3://, gs://, https://, memory://) of a CSV "
+        "or Parquet file, or a SQL source {conn_id | url_env, sql}",
+    )
     target: str = Field(description="the column to predict")
     holdout_fraction: float = Field(
         0.2, gt=0.0, lt=0.9, description="share of rows kept out of the search to score the final model"
@@ -63,12 +124,12 @@ class DatasetConfig(_Strict):
 
     @field_validator("source")
     @classmethod
-    def _source_kind(cls, v: str | None) -> str | None:
-        if v is None or v.startswith("sklearn:"):
+    def _source_kind(cls, v: str | SqlSourceConfig | None, info: ValidationInfo) -> str | SqlSourceConfig | None:
+        if not isinstance(v, str) or v.startswith("sklearn:"):
             return v
         if not v.lower().endswith((".csv", ".parquet", ".pq")):
-            raise ValueError("must be 'sklearn:<name>' or a path ending in .csv or .parquet")
-        return v
+            raise ValueError("must be 'sklearn:<name>' or a path or URI ending in .csv or .parquet")
+        return resolve_against(v, info)
 
     @model_validator(mode="after")
     def _one_kind(self) -> DatasetConfig:
@@ -94,6 +155,8 @@ class DatasetConfig(_Strict):
 
     @property
     def label(self) -> str:
+        if isinstance(self.source, SqlSourceConfig):
+            return self.source.label
         return self.source or f"tables {sorted(self.tables)} (target table {self.target_table})"
 
 

@@ -12,7 +12,9 @@ from automl.config.base import ConfigError, Direction, SamplerName, TaskType, _S
 from automl.config.dataset import DatasetConfig, FeaturesConfig
 from automl.config.executor import ExecutorConfig
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig
+from automl.config.orchestration import AirflowConfig, check_schedule
 from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
+from automl.config.space import SEARCH_SPACE_DESCRIPTION, SearchSpace
 from automl.config.storage import check_storage_url, default_storage_url
 from automl.families.registry import FAMILIES, family_names
 from automl.metrics.registry import METRICS, metric_names
@@ -42,6 +44,12 @@ class StudyConfig(_Strict):
         BudgetConfig(), description="trials, time and training limits"
     )  # frozen, so sharing the default is safe
     sampler: SamplerName = Field("tpe", description="the Optuna sampler that proposes trials")
+    sampler_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="keyword arguments of the Optuna sampler's constructor (e.g. n_startup_trials for tpe), "
+        "over the platform's defaults",
+    )
+    search_space: SearchSpace = Field(default_factory=dict, description=SEARCH_SPACE_DESCRIPTION)
     pruning: PruningConfig = Field(PruningConfig(), description="how poor trials are stopped early")
     features: FeaturesConfig = Field(FeaturesConfig(), description="feature generation and selection")
     storage: str | None = Field(
@@ -59,7 +67,13 @@ class StudyConfig(_Strict):
         "ends, through the final sync): 'unpruned' keeps the CPU that logging the many pruned trials would take "
         "for the search while it runs",
     )
-    schedule: str | None = Field(None, description="Airflow schedule of the study's DAG (default: manual runs only)")
+    schedule: str | None = Field(
+        None,
+        description="Airflow schedule of the study's DAG: a preset (@daily), a cron expression ('0 3 * * *') or "
+        "an Asset URI (e.g. automl://other_study/model: run when that study registers a model); "
+        "default: manual runs only",
+    )
+    airflow: AirflowConfig = Field(AirflowConfig(), description="passed through to the study's Airflow DAG")
     seed: int = Field(0, description="random seed of the sampler, the folds and the models")
     warm_start: WarmStartConfig = Field(WarmStartConfig(), description="seeding from similar past studies")
     executor: ExecutorConfig = Field(ExecutorConfig(), description="where trial slots run")
@@ -87,6 +101,11 @@ class StudyConfig(_Strict):
         if len(set(v)) != len(v):
             raise ValueError("lists a model family twice")
         return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str | None) -> str | None:
+        return None if v is None else check_schedule(v)
 
     @field_validator("storage", "tracking_uri")
     @classmethod
@@ -124,6 +143,11 @@ class StudyConfig(_Strict):
         for fam in self.model_space:
             if fam in FAMILIES and self.task not in FAMILIES[fam].tasks:
                 problems.append(f"model_space: {fam!r} does not support task {self.task!r}")
+        for fam in self.search_space:
+            if fam not in self.model_space:
+                problems.append(f"search_space: {fam!r} is not a family of model_space {self.model_space}")
+        if self.multi_objective is not None and self.budget.patience is not None:
+            problems.append("budget.patience: single-objective only (a Pareto front has no one best value)")
         if self.sampler == "grid" and len(self.model_space) != 1:
             problems.append("sampler: 'grid' needs exactly one model family in model_space")
         for fam in self.model_space:
@@ -219,21 +243,30 @@ class StudyConfig(_Strict):
     def n_slots(self) -> int:
         return -(-self.budget.n_trials // self.budget.trials_per_slot)
 
-    def with_overrides(self, overrides: dict[str, Any]) -> StudyConfig:
+    def with_overrides(self, overrides: dict[str, Any], base_dir: str | os.PathLike[str] | None = None) -> StudyConfig:
         """Apply run-time overrides (the Airflow trigger form) and validate again.
 
-        Accepted keys: n_trials, timeout_s, sampler, parallelism, trials_per_slot.
+        Accepted keys: n_trials, timeout_s, sampler, parallelism, trials_per_slot, source (a path/URI
+        replacing a file source; relative: against ``base_dir``), sql (the query of a SQL source).
         """
         data = self.model_dump()
         budget_keys = {"n_trials", "timeout_s", "parallelism", "trials_per_slot"}
+        allowed = sorted(budget_keys | {"sampler", "source", "sql"})
         for key, value in overrides.items():
             if key in budget_keys:
                 data["budget"][key] = value
             elif key == "sampler":
                 data["sampler"] = value
+            elif key == "source":
+                data["dataset"]["source"] = value
+            elif key == "sql":
+                if not isinstance(data["dataset"]["source"], dict):
+                    raise ConfigError("override 'sql': the study's dataset.source is not a SQL source")
+                data["dataset"]["source"]["sql"] = value
             else:
-                raise ConfigError(f"unknown override {key!r}; allowed: {sorted(budget_keys | {'sampler'})}")
+                raise ConfigError(f"unknown override {key!r}; allowed: {allowed}")
         try:
-            return StudyConfig.model_validate(data)
+            context = {"base_dir": base_dir} if base_dir is not None else None
+            return StudyConfig.model_validate(data, context=context)
         except ValidationError as err:
             raise ConfigError(format_errors(err, "run overrides")) from None

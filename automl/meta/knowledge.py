@@ -97,7 +97,7 @@ def find_neighbours(config: StudyConfig, meta: dict[str, float], exclude_run: st
 
 def search_space(config: StudyConfig) -> dict[str, BaseDistribution]:
     """Every parameter distribution of the config's model space (all families)."""
-    space = ModelSpace(config.model_space)
+    space = ModelSpace.of(config)
     dists: dict[str, BaseDistribution] = {}
     probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for family in config.model_space:

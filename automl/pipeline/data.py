@@ -10,6 +10,7 @@ import pandas as pd
 from automl.data import load_relational, read_dataset, split_holdout, summarize, validate
 from automl.meta.features import meta_features
 from automl.pipeline.artifacts import LoadedData, RunContext, write_json
+from automl.study import check_search_config
 
 log = logging.getLogger("automl.pipeline")
 
@@ -21,11 +22,12 @@ def load_data(ctx: RunContext) -> LoadedData:
     checked here, so a missing column fails before anything is written.
     """
     config = ctx.config
+    check_search_config(config)  # the overrides against the families' parameters, before anything is read
     if config.dataset.relational:
         tables = load_relational(config)  # checks every table, column and relationship
         frame = validate(tables[str(config.dataset.target_table)].frame, config)
     else:
-        frame = validate(read_dataset(str(config.dataset.source)), config)  # fails before anything is written
+        frame = validate(read_dataset(config.dataset.source or ""), config)  # fails before anything is written
     ctx.save_config()
     out = ctx.out
     split, summary = split_holdout(frame, config, out), summarize(frame, config)

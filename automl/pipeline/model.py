@@ -33,7 +33,7 @@ from automl.multiobjective.study import (
 from automl.objective import fit_final
 from automl.pipeline.artifacts import HoldoutResult, Registered, Retrained, RunContext, SelectedFeatures, StudyHandle
 from automl.plots import write_study_plots
-from automl.study import open_study, progress
+from automl.study import STOP_REASON, open_study, progress
 
 log = logging.getLogger("automl.pipeline")
 
@@ -53,6 +53,8 @@ def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures
     for path in write_study_plots(s, ctx.out / "plots", config):
         tracking.log_artifact(config, parent, path, "plots")
     tracking.write_parent_note(config, parent, s)  # the trials table and the Airflow back-link
+    if s.user_attrs.get(STOP_REASON):  # the study stopped itself early (budget.patience)
+        tracking.client(config).set_tag(parent, "automl.stop_reason", s.user_attrs[STOP_REASON])
     extra_metrics: dict[str, float] = {}
     if config.is_multi_objective:
         best, extra_metrics = _pareto_report(config, s, parent, ctx.out)

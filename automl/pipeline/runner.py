@@ -34,7 +34,7 @@ from automl.pipeline.artifacts import (
 from automl.pipeline.search import pruning_pass
 from automl.pipeline.stages import PIPELINE, Stage
 from automl.storage import is_transient
-from automl.study import open_study
+from automl.study import STOP_REASON, open_study
 from automl.worker import worker_command
 
 log = logging.getLogger("automl.pipeline")
@@ -153,7 +153,7 @@ class LocalRunner:
         next_pass = time.time() + self.poke_s
         while pending or running:
             while pending and len(running) < config.budget.parallelism:
-                if deadline is not None and time.time() >= float(deadline):
+                if (deadline is not None and time.time() >= float(deadline)) or self._stopped(study):
                     # on Airflow the remaining slots would start, see the budget spent and end at once
                     stats.slots_not_started = len(pending)
                     pending.clear()
@@ -178,6 +178,12 @@ class LocalRunner:
                 break
             time.sleep(delay)
         return stats
+
+    def _stopped(self, study: StudyHandle) -> bool:
+        """The study stopped itself (budget.patience): the remaining slots would start and end at once."""
+        if self.config.budget.patience is None:
+            return False
+        return bool(open_study(self.config, study.study_name).user_attrs.get(STOP_REASON))
 
     def _pass(self, stats: SearchStats) -> float:
         """One pruning pass; returns 0, or a short delay when the pass must be repeated soon."""

@@ -17,6 +17,7 @@ from mlflow.entities import RunTag
 from optuna.trial import FrozenTrial
 
 from automl import tracking
+from automl.families.space import effective_space
 from automl.meta.knowledge import kb_tags, warm_start
 from automl.pipeline.artifacts import LoadedData, PassReport, RunContext, SelectedFeatures, StudyHandle
 from automl.pruning.control import enforce, force_prune, overdue_stops
@@ -43,6 +44,7 @@ def create_study(ctx: RunContext, data: LoadedData, features: SelectedFeatures) 
     c = tracking.client(config)
     c.log_batch(parent, tags=[RunTag(k, v) for k, v in kb_tags(config, data.meta).items()])
     tracking.log_artifact(config, parent, Path(features.definitions), "features")
+    c.log_dict(parent, effective_space(config), "search_space.json")  # the overrides applied
     seeded = warm_start(config, study, data.meta, exclude_run=parent)
     if seeded:
         sources = sorted({s["run_id"] for s in seeded})

@@ -159,14 +159,38 @@ def make_worker_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
     if p.mode == "central":
         return SignalPruner(make_rule(config) if p.worker_check else None)
     if p.rule == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=p.n_startup_trials)
+        return optuna.pruners.MedianPruner(**{"n_startup_trials": p.n_startup_trials, **p.options})
     if p.rule == "asha":
         return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=first_rung(config), reduction_factor=p.reduction_factor
+            **{"min_resource": first_rung(config), "reduction_factor": p.reduction_factor, **p.options}
         )
     return optuna.pruners.HyperbandPruner(
-        min_resource=first_rung(config), max_resource=max_resource(config), reduction_factor=p.reduction_factor
+        **{
+            "min_resource": first_rung(config),
+            "max_resource": max_resource(config),
+            "reduction_factor": p.reduction_factor,
+            **p.options,
+        }
     )
+
+
+PRUNER_CLASSES: dict[str, type[optuna.pruners.BasePruner]] = {
+    "median": optuna.pruners.MedianPruner,
+    "asha": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+}
+
+
+def check_pruner_options(config: StudyConfig) -> list[str]:
+    """One line per ``pruning.options`` key that the rule's Optuna pruner does not take."""
+    p = config.pruning
+    if not p.options or p.rule not in PRUNER_CLASSES:
+        return []
+    import inspect
+
+    cls = PRUNER_CLASSES[p.rule]
+    names = set(inspect.signature(cls).parameters)
+    return [f"pruning.options.{k}: {cls.__name__} takes no argument {k!r}" for k in p.options if k not in names]
 
 
 @dataclass

@@ -9,31 +9,26 @@ pydantic) and the pipeline's declaration (standard library). Every heavy import 
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
 
 from airflow.sdk import DAG, Param, dag, task
 
-from automl.config import ConfigError, SamplerName, StudyConfig, load_config
+from automl.config import ConfigError, SamplerName, StudyConfig, load_folder
 from automl.pipeline import PIPELINE, Search, Stage
 from automl.pipeline.stages import FIRST
+from automl_airflow.assets import model_asset
+from automl_airflow.dag_args import START_DATE, bind_callbacks, dag_kwargs
 from automl_airflow.mlflow_links import study_task
 from automl_airflow.sensors import StudyProgressSensor
+from automl_airflow.sources import SOURCE_KEYS, connection_env, render_source_params, source_params
 
 log = logging.getLogger(__name__)
 
-START_DATE = datetime(2026, 1, 1)
-OVERRIDE_KEYS = ("n_trials", "timeout_s", "sampler", "parallelism", "trials_per_slot")
+OVERRIDE_KEYS = ("n_trials", "timeout_s", "sampler", "parallelism", "trials_per_slot", *SOURCE_KEYS)
 MAX_MAP_LENGTH = 1024  # Airflow's [core] max_map_length default
 SENSOR_MIN_RETRIES = 3  # the pruning sensor: see apache/airflow#71172 at its definition
-
-
-def schedules_enabled() -> bool:
-    """``AUTOML_SCHEDULES=off``: every study DAG runs only when triggered (a sandbox UI, a browser test)."""
-    return os.environ.get("AUTOML_SCHEDULES", "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 def dag_id_for(config_name: str) -> str:
@@ -82,19 +77,32 @@ def trigger_params(config: StudyConfig) -> dict[str, Param]:
             title="Trials per slot",
             description="Trials each mapped task runs in turn.",
         ),
+        "resume_study": Param(
+            None,
+            type=["null", "string"],
+            title="Resume study",
+            description="Empty: a new study for this run. A study name of this config (automl_<name>__<run id>, "
+            "see `automl studies`): add 'Trials' more trials to it and its MLflow parent run.",
+        ),
+        **source_params(config),
     }
 
 
-def effective_config(config: StudyConfig, params: dict[str, Any]) -> StudyConfig:
-    overrides = {k: params[k] for k in OVERRIDE_KEYS if k in params}
-    cfg = config.with_overrides(overrides)
+def effective_config(config: StudyConfig, params: dict[str, Any], base_dir: Path | None = None) -> StudyConfig:
+    """The run's config: the trigger form's values applied (a relative ``source`` resolves against ``base_dir``)."""
+    overrides = {k: params[k] for k in OVERRIDE_KEYS if params.get(k) is not None}
+    cfg = config.with_overrides(overrides, base_dir=base_dir)
+    _check_slots(cfg)
+    return cfg
+
+
+def _check_slots(cfg: StudyConfig) -> None:
     if cfg.n_slots > MAX_MAP_LENGTH:
         raise ConfigError(
             f"n_trials={cfg.budget.n_trials} with trials_per_slot={cfg.budget.trials_per_slot} "
             f"makes {cfg.n_slots} slots, over Airflow's max_map_length {MAX_MAP_LENGTH}; "
             "raise trials_per_slot"
         )
-    return cfg
 
 
 def _chain() -> str:
@@ -152,15 +160,17 @@ def _runner_meta(dag_run: Any) -> dict[str, str]:
     }
 
 
-def _stage_task(config: StudyConfig, stage: Stage) -> Any:
+def _stage_task(config: StudyConfig, stage: Stage, source: Path) -> Any:
     """One pipeline stage as a task: its inputs' XCom dicts in, the stage's artifact (as a dict) out.
 
     The run is named after the DAG run (the study name); the first stage writes the run's effective
     config (the trigger form applied) into the run's folder, where every later stage reads it.
     """
     decorator = study_task if stage.study_links else task
+    # the registered model is an Asset: a study scheduled on it runs when this one registers a version
+    outlets = [model_asset(config.name)] if stage.name == "register_model" else []
 
-    @decorator(task_id=stage.name, trigger_rule=stage.trigger_rule)
+    @decorator(task_id=stage.name, trigger_rule=stage.trigger_rule, outlets=outlets)
     def run_stage(
         upstream: dict[str, dict[str, Any]] | None = None,
         params: dict[str, Any] | None = None,
@@ -169,11 +179,22 @@ def _stage_task(config: StudyConfig, stage: Stage) -> Any:
     ) -> dict[str, Any]:
         from automl.pipeline import RunContext, study_name_for
 
-        runner, name = _runner_meta(dag_run), study_name_for(config, str(run_id))
-        if stage is FIRST:
-            ctx = RunContext.new(effective_config(config, params or {}), name, runner)
-        else:
-            ctx = RunContext.of(name, runner)
+        resume = (params or {}).get("resume_study")
+        runner, name = _runner_meta(dag_run), resume or study_name_for(config, str(run_id))
+        if stage is FIRST:  # the data source: templates rendered for this run, a connection resolved
+            from airflow.sdk import get_current_context
+
+            rendered = render_source_params(params or {}, get_current_context())
+            cfg = effective_config(config, rendered, source.parent)
+            if resume:  # n_trials more trials in that study (and its MLflow parent run)
+                from automl.study import prepare_resume
+
+                cfg = prepare_resume(cfg, resume, cfg.budget.n_trials)
+                _check_slots(cfg)
+            ctx = RunContext.new(cfg, name, runner)
+            with connection_env(ctx.config):
+                return stage.run(ctx, {}).to_xcom()
+        ctx = RunContext.of(name, runner)
         return stage.run(ctx, stage.inputs_from_xcom(upstream or {})).to_xcom()
 
     return run_stage
@@ -184,18 +205,10 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
 
     @dag(
         dag_id=dag_id_for(config.name),
-        schedule=config.schedule if schedules_enabled() else None,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
         tags=["automl", *config.tags],
         doc_md=_doc_md(config, source),
         params=trigger_params(config),
-        default_args={
-            "owner": "automl",
-            "retries": config.retries,
-            "retry_delay": timedelta(seconds=config.retry_delay_s),
-        },
+        **dag_kwargs(config),  # schedule, dates, runs, default_args, notifiers (the config's airflow block)
     )
     def automl_study() -> None:
         # the pipeline's steps in their declared order (automl.pipeline.stages.PIPELINE)
@@ -223,12 +236,12 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
                 search = [trials, sensor]
                 continue
             upstream = {name: outputs[name] for name in step.inputs.values()}
-            outputs[step.name] = _stage_task(config, step)(upstream=upstream)
+            outputs[step.name] = _stage_task(config, step, source)(upstream=upstream)
             if search:
                 search >> outputs[step.name]
                 search = []
 
-    return automl_study()
+    return bind_callbacks(automl_study())
 
 
 def _local_trials(config: StudyConfig, study: Any, task_id: str) -> Any:
@@ -297,17 +310,26 @@ def _broken_dag(stem: str, error: str, source: Path) -> DAG:
 
 
 def build_dags(studies_dir: Path) -> dict[str, DAG]:
-    """One DAG per ``*.yaml``/``*.yml`` in ``studies_dir``; an invalid config yields a failing stand-in DAG."""
+    """One DAG per ``*.yaml``/``*.yml`` in ``studies_dir``.
+
+    A config that does not validate, shares its study name with another file, or whose DAG cannot be
+    built (a notifier that does not import, an unknown operator argument) yields a failing stand-in
+    DAG showing the error; every other study still loads.
+    """
     dags: dict[str, DAG] = {}
-    for path in sorted([*studies_dir.glob("*.yaml"), *studies_dir.glob("*.yml")]):
-        try:
-            config = load_config(path)
-        except ConfigError as err:
-            log.error("%s", err)
-            d = _broken_dag(path.stem, str(err), path)
-        else:
-            d = build_dag(config, path)
+    for path, config in load_folder(studies_dir).items():
+        if isinstance(config, StudyConfig):
+            try:
+                d = build_dag(config, path)
+            except Exception as err:  # noqa: BLE001 - one bad study must not hide the others
+                config = ConfigError(f"invalid study config {path}: cannot build its DAG: {err}")
+        if isinstance(config, ConfigError):
+            log.error("%s", config)
+            d = _broken_dag(path.stem, str(config), path)
+            if d.dag_id in dags:  # x.yaml and x.yml
+                d = _broken_dag(path.name.replace(".", "_"), str(config), path)
         if d.dag_id in dags:
-            raise ValueError(f"two study configs give the DAG id {d.dag_id}; study names must be unique")
+            log.error("%s: its DAG id %s is already taken; skipped", path, d.dag_id)
+            continue
         dags[d.dag_id] = d
     return dags
