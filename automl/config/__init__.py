@@ -19,6 +19,7 @@ from automl.config.dataset import DatasetConfig, FeaturesConfig, LeakageConfig, 
 from automl.config.executor import ExecutorConfig
 from automl.config.loading import config_from_json, load_config, parse_config
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig, ObjectiveConfig
+from automl.config.nas import NasConfig
 from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
 from automl.config.storage import STORAGE_SCHEMES, check_storage_url, default_storage_url, grpc_address
 from automl.config.study import RegistryConfig, StudyConfig
@@ -34,6 +35,7 @@ __all__ = [
     "FeaturesConfig",
     "LeakageConfig",
     "MultiObjectiveConfig",
+    "NasConfig",
     "ObjectiveConfig",
     "PrunerName",
     "PruningConfig",
