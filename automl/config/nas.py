@@ -38,7 +38,7 @@ class NasConfig(_Strict):
         default_factory=lambda: [8, 16], min_length=1, description="darts: attention key widths among the candidates"
     )
     weight_lr: float = Field(3e-3, ge=3e-4, le=3e-2, description="darts: AdamW learning rate of the network weights")
-    arch_lr: float = Field(3e-3, gt=0, le=1.0, description="darts: Adam learning rate of the architecture weights")
+    arch_lr: float = Field(0.05, gt=0, le=1.0, description="darts: Adam learning rate of the architecture weights")
     batch_size: Literal[32, 64, 128] = Field(64, description="darts: rows per batch (also the derived network's)")
     penalty: float = Field(
         1.0,
