@@ -74,6 +74,17 @@ seed: 5
     .replace("max_epochs: 12", "max_epochs: 3")
     .replace("min_trials_at_rung: 3", "min_trials_at_rung: 2")
 )
+# the DARTS demo, 2 supernet epochs, 2 folds of 2 epochs
+(TEST_DAGS / "studies" / "darts_tiny.yaml").write_text(
+    (ROOT / "dags" / "studies" / "nas_digits_darts.yaml")
+    .read_text()
+    .replace("name: nas_digits_darts", "name: darts_tiny")
+    .replace("epochs: 10", "epochs: 2")
+    .replace("warmup_epochs: 2", "warmup_epochs: 1")
+    .replace("width: 16", "width: 8")
+    .replace("cv_folds: 3", "cv_folds: 2")
+    .replace("max_epochs: 12", "max_epochs: 2")
+)
 # the environment must be set before Airflow is imported anywhere in the session
 for key, value in {
     "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),
