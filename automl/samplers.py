@@ -7,7 +7,7 @@ time, without Optuna); a test checks that the two agree.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import optuna
 from optuna.samplers import nsgaii
@@ -118,7 +118,7 @@ class FixedParamsSampler(optuna.samplers.BaseSampler):
         study: optuna.Study,
         trial: optuna.trial.FrozenTrial,
         state: optuna.trial.TrialState,
-        values: list[float] | None,
+        values: Sequence[float] | None,
     ) -> None:
         self.base.after_trial(study, trial, state, values)
 

@@ -8,6 +8,9 @@ from pydantic import Field, model_validator
 
 from automl.config.base import _Strict
 
+HeadCount = Literal[1, 2, 4]
+KeyWidth = Literal[4, 8, 16]
+
 #: the torch_hybrid family's choices (automl.families.torch_hybrid); DARTS' candidates are drawn from them
 HYBRID_WIDTHS = (8, 16, 32)
 HYBRID_HEADS = (1, 2, 4)
@@ -31,11 +34,15 @@ class NasConfig(_Strict):
         2, ge=0, le=1000, description="darts: first epochs that train the network weights only (the mix stays uniform)"
     )
     width: Literal[8, 16, 32] = Field(16, description="darts: channels of the supernet and of the derived network")
-    heads: list[Literal[1, 2, 4]] = Field(
-        default_factory=lambda: [1, 2], min_length=1, description="darts: attention head counts among the candidates"
+    heads: list[HeadCount] = Field(
+        default_factory=lambda: list[HeadCount]([1, 2]),
+        min_length=1,
+        description="darts: attention head counts among the candidates",
     )
-    key_dims: list[Literal[4, 8, 16]] = Field(
-        default_factory=lambda: [8, 16], min_length=1, description="darts: attention key widths among the candidates"
+    key_dims: list[KeyWidth] = Field(
+        default_factory=lambda: list[KeyWidth]([8, 16]),
+        min_length=1,
+        description="darts: attention key widths among the candidates",
     )
     weight_lr: float = Field(3e-3, ge=3e-4, le=3e-2, description="darts: AdamW learning rate of the network weights")
     arch_lr: float = Field(0.05, gt=0, le=1.0, description="darts: Adam learning rate of the architecture weights")

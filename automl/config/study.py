@@ -141,8 +141,10 @@ class StudyConfig(_Strict):
                         "features.select to false"
                     )
         if self.nas.solver == "darts" and (self.model_space != ["torch_hybrid"] or self.task != "classification"):
-            problems.append("nas.solver: 'darts' searches the torch_hybrid space: set model_space [torch_hybrid] "
-                            "and task classification")
+            problems.append(
+                "nas.solver: 'darts' searches the torch_hybrid space: set model_space [torch_hybrid] "
+                "and task classification"
+            )
         if self.multi_objective is not None and self.metric in METRICS:
             problems.extend(self._multi_objective_problems(self.multi_objective))
         if self.executor.kind == "kubernetes" and self.executor.secret_name:

@@ -28,6 +28,7 @@ The derived architecture becomes a trial of the study (automl.nas.darts_trial) a
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -129,13 +130,18 @@ def measure_costs(
 ) -> CostTable:
     """Measure each candidate operation alone (eval mode, on the device) on a (batch, width, *spatial) map."""
     dev = device()
-    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else None
+    sync = None
+    if dev.type == "cuda":
+
+        def sync() -> None:
+            torch.cuda.synchronize(dev)
+
     x = torch.randn(batch, width, *spatial, device=dev)
     lat, par, act = [], [], []
     for spec in specs:
         op = make_op(spec, width, len(spatial)).to(dev).eval()
         with torch.no_grad():
-            lat.append(median_latency_ms(lambda op=op: op(x), repeats, sync=sync))
+            lat.append(median_latency_ms(functools.partial(op, x), repeats, sync=sync))
         par.append(_bytes(op) / MB)
         act.append(activation_peak_bytes(op, x) / MB)
     base = HybridNet(c_in, spatial, n_out, width, [], 0.0).to(dev).eval()

@@ -45,7 +45,9 @@ class OpSpec:
         return f"attn_h{self.heads}_k{self.key_dim}" if self.op == "attn" else self.op
 
 
-def input_layout(image_shape: Sequence[int] | None, sequence_shape: Sequence[int] | None) -> tuple[int, tuple[int, ...]]:
+def input_layout(
+    image_shape: Sequence[int] | None, sequence_shape: Sequence[int] | None
+) -> tuple[int, tuple[int, ...]]:
     """(input channels, spatial shape): an image is (C, (H, W)); a sequence (features, (steps,))."""
     if image_shape and sequence_shape:
         raise ValueError("give image_shape or sequence_shape, not both")
