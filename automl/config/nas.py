@@ -29,18 +29,18 @@ class NasConfig(_Strict):
     solver: Literal["sampled", "darts"] = Field(
         "sampled", description="'darts': the first trial is found by DARTS (needs model_space [torch_hybrid])"
     )
-    epochs: int = Field(12, ge=1, le=1000, description="darts: supernet epochs (each over both halves of the data)")
+    epochs: int = Field(6, ge=1, le=1000, description="darts: supernet epochs (each over both halves of the data)")
     warmup_epochs: int = Field(
-        2, ge=0, le=1000, description="darts: first epochs that train the network weights only (the mix stays uniform)"
+        1, ge=0, le=1000, description="darts: first epochs that train the network weights only (the mix stays uniform)"
     )
-    width: Literal[8, 16, 32] = Field(16, description="darts: channels of the supernet and of the derived network")
+    width: Literal[8, 16, 32] = Field(8, description="darts: channels of the supernet and of the derived network")
     heads: list[HeadCount] = Field(
         default_factory=lambda: list[HeadCount]([1, 2]),
         min_length=1,
         description="darts: attention head counts among the candidates",
     )
     key_dims: list[KeyWidth] = Field(
-        default_factory=lambda: list[KeyWidth]([8, 16]),
+        default_factory=lambda: list[KeyWidth]([8]),
         min_length=1,
         description="darts: attention key widths among the candidates",
     )
