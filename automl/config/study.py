@@ -145,6 +145,11 @@ class StudyConfig(_Strict):
                 "nas.solver: 'darts' searches the torch_hybrid space: set model_space [torch_hybrid] "
                 "and task classification"
             )
+        if self.nas.solver == "darts" and self.warm_start.enabled:
+            problems.append(
+                "warm_start: a DARTS study's first trial is DARTS' own; set warm_start.enabled false "
+                "(an enqueued warm-start trial would take its place)"
+            )
         if self.multi_objective is not None and self.metric in METRICS:
             problems.extend(self._multi_objective_problems(self.multi_objective))
         if self.executor.kind == "kubernetes" and self.executor.secret_name:

@@ -62,6 +62,7 @@ def _study(**over: Any) -> dict[str, Any]:
         "metric": "accuracy",
         "model_space": ["torch_hybrid"],
         "features": {"enabled": False, "select": False},
+        "warm_start": {"enabled": False},
     }
     base.update(over)
     return base
@@ -85,6 +86,7 @@ def test_config_checks() -> None:
         ({"dataset": {"source": "sklearn:digits", "target": "target"}}, "needs dataset.image_shape or"),
         ({"model_space": ["torch_mlp"], "nas": {"solver": "darts"}}, "set model_space \\[torch_hybrid\\]"),
         ({"nas": {"solver": "darts", "epochs": 2, "warmup_epochs": 2}}, "warmup_epochs must be fewer"),
+        ({"nas": {"solver": "darts"}, "warm_start": {"enabled": True}}, "set warm_start.enabled false"),
         ({"nas": {"heads": [3]}}, "nas.heads"),
     ]
     for over, message in bad:
