@@ -110,11 +110,11 @@ def evaluate_darts_trial(
     sampler = trial.study.sampler
     if not isinstance(sampler, FixedParamsSampler):
         raise TypeError("a DARTS trial needs the study opened with nas.solver: darts (FixedParamsSampler)")
+    trial.set_user_attr("solver", "darts")  # the pruning manager leaves it alone (automl.pruning.control)
     family = get_family(config.model_space[0])
     X = prepare_frame(X)
     pre = family.pipeline({}, config.task, config.seed).named_steps["pre"]
     result = search(config, pre.fit_transform(X), y.to_numpy(), positions=getattr(family, "positions", 3))
-    trial.set_user_attr("solver", "darts")
     trial.set_user_attr("darts", result.summary())
     trial.set_user_attr("darts_curve", result.curve)
     trial.set_user_attr("darts_train_samples", result.train_samples)
