@@ -75,6 +75,7 @@ def _config(**nas: object) -> object:
             "metric": "accuracy",
             "model_space": ["torch_hybrid"],
             "features": {"enabled": False, "select": False},
+            "warm_start": {"enabled": False},
             "multi_objective": {
                 "objectives": ["accuracy", "memory_mb"],
                 "constraints": ["memory_mb <= 2.5"],
