@@ -59,6 +59,7 @@ bench: install $(BENCH_STAMP)
 	$(PY) -m benchmarks.warmstart
 	$(PY) -m benchmarks.pruning
 	$(PY) -m benchmarks.nas
+	$(PY) -m benchmarks.darts
 	$(PY) -m benchmarks.storage_calls
 	$(PY) -m benchmarks.scale
 	$(PY) -m benchmarks.quality $(QUALITY_ARGS)

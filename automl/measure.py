@@ -5,7 +5,8 @@
 - memory: torch on CUDA: peak allocated bytes during one forward pass (parameters
   included); torch on CPU: parameters and buffers plus the peak of live activations,
   computed from the real tensors of one forward pass (hooks record every module's
-  input and output sizes, and inputs that a residual block keeps alive); other
+  input and output sizes, inputs that a residual block keeps alive, and the score matrix
+  an attention materializes); other
   models: their serialized size, which is what a process holds to predict;
 - n_params: trained parameters (torch), leaves (LightGBM), tree nodes or coefficients (scikit-learn).
 """
@@ -53,7 +54,8 @@ def activation_peak_bytes(net: Any, x: Any) -> int:
     """Peak bytes of live activations in one forward pass (no autograd), from the real tensors.
 
     At each leaf module its input and output are alive at once, plus any input that an
-    enclosing block keeps for a residual sum (modules with ``holds_input = True``).
+    enclosing block keeps for a residual sum (modules with ``holds_input = True``), plus what a
+    module says it held inside during the call (``scratch_bytes``: an attention's score matrix).
     """
     import torch
 
@@ -67,7 +69,8 @@ def activation_peak_bytes(net: Any, x: Any) -> int:
 
     def post(module: Any, inputs: Any, output: Any) -> None:
         if not list(module.children()):
-            peak[0] = max(peak[0], _tensor_bytes(inputs) + _tensor_bytes(output) + sum(held))
+            scratch = int(getattr(module, "scratch_bytes", 0))  # e.g. attention's score matrix, inside the module
+            peak[0] = max(peak[0], _tensor_bytes(inputs) + _tensor_bytes(output) + sum(held) + scratch)
         if getattr(module, "holds_input", False):
             held.pop()
 

@@ -27,7 +27,7 @@ from automl.families.cv import cv_splitter
 from automl.families.space import ModelSpace, get_family, prepare_frame
 from automl.pruning.control import mo_report, mo_should_stop
 
-__all__ = ["Reporter", "cv_splitter", "evaluate_trial", "fit_final"]
+__all__ = ["Reporter", "cv_splitter", "evaluate_darts_trial", "evaluate_trial", "fit_final"]
 
 
 class Reporter:
@@ -38,8 +38,8 @@ class Reporter:
     and the central MO rule decides (automl.pruning.control.mo_should_stop).
     """
 
-    def __init__(self, trial: optuna.Trial, config: StudyConfig, started: float) -> None:
-        self.trial, self.config, self.started = trial, config, started
+    def __init__(self, trial: optuna.Trial, config: StudyConfig, started: float, prunable: bool = True) -> None:
+        self.trial, self.config, self.started, self.prunable = trial, config, started, prunable
         self.costs: dict[str, float] = {}  # the latest measured costs (multi-objective only)
 
     @property
@@ -54,7 +54,7 @@ class Reporter:
         else:
             self.trial.report(value, step=step)
             stop = self.trial.should_prune()
-        if stop:
+        if stop and self.prunable:
             self.trial.set_user_attr("pruned_at_step", step)
             self.trial.set_user_attr("train_steps", steps_used)
             self.trial.set_user_attr("train_seconds", time.perf_counter() - self.started)
@@ -66,7 +66,9 @@ class Reporter:
         self.costs = costs
 
 
-def evaluate_trial(trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y: pd.Series) -> float | list[float]:
+def evaluate_trial(
+    trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y: pd.Series, prunable: bool = True
+) -> float | list[float]:
     """Sample a configuration, cross-validate it with intermediate reports; return its score
     (multi-objective: one value per objective, and the measures in the ``measures`` user attribute).
 
@@ -77,7 +79,7 @@ def evaluate_trial(trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y:
     params = {**params, **family.fixed_params(config)}
     X = prepare_frame(X)
     started = time.perf_counter()
-    reporter = Reporter(trial, config, started)
+    reporter = Reporter(trial, config, started, prunable)
     value = family.cross_validate(trial, config, params, X, y, reporter)
     trial.set_user_attr("train_seconds", time.perf_counter() - started)
     if not config.is_multi_objective:
@@ -93,3 +95,32 @@ def fit_final(config: StudyConfig, trial: optuna.trial.FrozenTrial, X: pd.DataFr
     family = get_family(name)
     params = {**params, **family.final_params(config, trial), **family.fixed_params(config)}
     return family.pipeline(params, config.task, config.seed).fit(prepare_frame(X), y)
+
+
+def evaluate_darts_trial(
+    trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y: pd.Series
+) -> float | list[float]:
+    """The DARTS trial: search the supernet on the training rows (automl.nas.darts), fix the derived
+    architecture as the trial's parameters, then cross-validate it like any trial (never pruned: it
+    is the solver's one answer). The supernet's curve and summary go to the trial's user attributes
+    (the MLflow child run shows the curve); ``darts_train_samples`` is its compute."""
+    from automl.nas.darts import search
+    from automl.samplers import FixedParamsSampler
+
+    sampler = trial.study.sampler
+    if not isinstance(sampler, FixedParamsSampler):
+        raise TypeError("a DARTS trial needs the study opened with nas.solver: darts (FixedParamsSampler)")
+    trial.set_user_attr("solver", "darts")  # the pruning manager leaves it alone (automl.pruning.control)
+    family = get_family(config.model_space[0])
+    X = prepare_frame(X)
+    pre = family.pipeline({}, config.task, config.seed).named_steps["pre"]
+    result = search(config, pre.fit_transform(X), y.to_numpy(), positions=getattr(family, "positions", 3))
+    trial.set_user_attr("darts", result.summary())
+    trial.set_user_attr("darts_curve", result.curve)
+    trial.set_user_attr("darts_train_samples", result.train_samples)
+    trial.set_user_attr("darts_seconds", result.seconds)
+    sampler.fixed = dict(result.params)
+    try:
+        return evaluate_trial(trial, config, X, y, prunable=False)
+    finally:
+        sampler.fixed = {}

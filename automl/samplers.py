@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -109,8 +109,65 @@ def check_sampler_options(config: StudyConfig) -> list[str]:
     ]
 
 
+class FixedParamsSampler(optuna.samplers.BaseSampler):
+    """The base sampler, except while ``fixed`` names parameters: then their values are those.
+
+    A DARTS trial (automl.objective.evaluate_darts_trial) is asked first, so that it is RUNNING
+    with a heartbeat while the supernet trains; its derived architecture is then fixed here and
+    the family's ``suggest`` records it as the trial's parameters, with the family's distributions.
+    """
+
+    def __init__(self, base: optuna.samplers.BaseSampler) -> None:
+        self.base = base
+        self.fixed: dict[str, object] = {}
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, optuna.distributions.BaseDistribution]:
+        return {} if self.fixed else self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        search_space: dict[str, optuna.distributions.BaseDistribution],
+    ) -> dict[str, object]:
+        return {} if self.fixed else self.base.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        param_name: str,
+        param_distribution: optuna.distributions.BaseDistribution,
+    ) -> object:
+        if param_name in self.fixed:
+            return self.fixed[param_name]
+        return self.base.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.base.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
+
+
 def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
-    """Build the config's sampler. ``seed_offset`` keeps parallel workers from drawing the same points."""
+    """Build the config's sampler. ``seed_offset`` keeps parallel workers from drawing the same points.
+
+    With ``nas.solver: darts`` it is wrapped in :class:`FixedParamsSampler` (the DARTS trial fixes its
+    parameters; the others are sampled as usual).
+    """
     if config.sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {config.sampler!r}; known: {sorted(SAMPLERS)}")
-    return SAMPLERS[config.sampler](config, config.seed + seed_offset)
+    sampler = SAMPLERS[config.sampler](config, config.seed + seed_offset)
+    return FixedParamsSampler(sampler) if config.nas.solver == "darts" else sampler

@@ -350,6 +350,11 @@ def _log_trial(
         metrics.append(Metric("train_steps", float(t.user_attrs["train_steps"]), end_ms, 0))
     if "error" in t.user_attrs:
         tags.append(RunTag("automl.error", str(t.user_attrs["error"])[:5000]))
+    if "solver" in t.user_attrs:  # DARTS: the supernet's training curve, one step per epoch
+        tags.append(RunTag("automl.solver", str(t.user_attrs["solver"])))
+        for point in t.user_attrs.get("darts_curve", []):
+            step = int(point["epoch"])
+            metrics.extend(Metric(f"darts_{k}", float(v), end_ms, step) for k, v in point.items() if k != "epoch")
     c.log_batch(rid, metrics=metrics, params=[Param(k, str(v)) for k, v in t.params.items()], tags=tags)
     c.set_terminated(rid, status=_STATUS[t.state], end_time=end_ms)
 

@@ -35,7 +35,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl import tracking
 from automl.config import StudyConfig, config_from_json
 from automl.multiobjective.study import constraints_by_name
-from automl.objective import evaluate_trial
+from automl.objective import evaluate_darts_trial, evaluate_trial
 from automl.pruning.control import fail_and_retry, retried_numbers
 from automl.storage import Heartbeat, compat, is_transient, retry_storage
 from automl.study import STOP_REASON, is_result, open_study, patience_stop
@@ -183,7 +183,10 @@ def _slot_trial(
     started = time.time()
     with Heartbeat(compat.study_storage(study), compat.trial_id(trial), config.pruning.heartbeat_interval_s):
         try:
-            value = evaluate_trial(trial, config, X, y)
+            if config.nas.solver == "darts" and key == "0:0":  # the study's first trial is DARTS' answer
+                value = evaluate_darts_trial(trial, config, X, y)
+            else:
+                value = evaluate_trial(trial, config, X, y)
         except optuna.TrialPruned as pruned:
             if config.is_multi_objective:
                 record_constraints(trial, config)

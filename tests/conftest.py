@@ -113,6 +113,15 @@ airflow:
     .replace("name: tiny", "name: downstream_of_tiny")
     .replace("seed: 3", "seed: 3\nschedule: automl://tiny/model")
 )
+# the DARTS demo, 2 supernet epochs, 2 folds of 2 epochs
+(TEST_DAGS / "studies" / "darts_tiny.yaml").write_text(
+    (ROOT / "dags" / "studies" / "nas_digits_darts.yaml")
+    .read_text()
+    .replace("name: nas_digits_darts", "name: darts_tiny")
+    .replace("  epochs: 6 ", "  epochs: 2 ")
+    .replace("cv_folds: 3", "cv_folds: 2")
+    .replace("max_epochs: 12", "max_epochs: 2")
+)
 # the environment must be set before Airflow is imported anywhere in the session
 for key, value in {
     "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),

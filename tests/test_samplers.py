@@ -36,3 +36,25 @@ def test_grid_covers_the_familys_grid() -> None:
     study = optuna.create_study(sampler=sampler)
     study.optimize(lambda t: t.suggest_float("C", 1e-4, 1e3, log=True), n_trials=6)
     assert sorted(t.params["C"] for t in study.trials) == [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0]
+
+
+def test_fixed_params_sampler_fixes_named_parameters_only_while_set() -> None:
+    import optuna
+
+    from automl.samplers import FixedParamsSampler
+
+    sampler = FixedParamsSampler(optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(sampler=sampler)
+    sampler.fixed = {"op": "attn", "x": 0.25}
+    t = study.ask()
+    assert (t.suggest_categorical("op", ["conv", "attn", "skip"]), t.suggest_float("x", 0, 1)) == ("attn", 0.25)
+    assert 0 <= t.suggest_float("y", 0, 1) <= 1  # not fixed: sampled
+    study.tell(t, 0.0)
+    sampler.fixed = {}
+    drawn = set()
+    for _ in range(20):
+        t = study.ask()
+        drawn.add(t.suggest_categorical("op", ["conv", "attn", "skip"]))
+        study.tell(t, 0.0)
+    assert drawn == {"conv", "attn", "skip"}
+    assert study.trials[0].distributions["op"] == study.trials[1].distributions["op"]  # one search space

@@ -27,6 +27,7 @@ from automl.config.dataset import (
 from automl.config.executor import ExecutorConfig
 from automl.config.loading import config_from_json, load_config, load_folder, parse_config, study_files
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig, ObjectiveConfig
+from automl.config.nas import NasConfig
 from automl.config.orchestration import AirflowConfig, NotifierConfig, is_asset_schedule
 from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
 from automl.config.space import ParamOverride, ParamRange, SearchSpace
@@ -45,6 +46,7 @@ __all__ = [
     "FeaturesConfig",
     "LeakageConfig",
     "MultiObjectiveConfig",
+    "NasConfig",
     "NotifierConfig",
     "ObjectiveConfig",
     "ParamOverride",

@@ -118,6 +118,12 @@ class DatasetConfig(_Strict):
         max_length=3,
         description="image data: [height, width] or [channels, height, width]; columns are the pixels in order",
     )
+    sequence_shape: list[int] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="sequence data: [steps, features]; each row's columns are the steps' feature vectors in order",
+    )
     cutoff_time: str | None = Field(
         None, description="relational: column of the target table; features use only data known before it"
     )
@@ -133,6 +139,10 @@ class DatasetConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> DatasetConfig:
+        if self.image_shape and self.sequence_shape:
+            raise ValueError("give image_shape or sequence_shape, not both")
+        if any(v < 1 for v in (self.image_shape or []) + (self.sequence_shape or [])):
+            raise ValueError("image_shape and sequence_shape take positive sizes")
         if bool(self.source) == bool(self.tables):
             raise ValueError("give either 'source' (one table) or 'tables' (relational), not both or neither")
         if self.tables:

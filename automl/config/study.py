@@ -12,6 +12,7 @@ from automl.config.base import ConfigError, Direction, SamplerName, TaskType, _S
 from automl.config.dataset import DatasetConfig, FeaturesConfig
 from automl.config.executor import ExecutorConfig
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig
+from automl.config.nas import NasConfig
 from automl.config.orchestration import AirflowConfig, check_schedule
 from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
 from automl.config.space import SEARCH_SPACE_DESCRIPTION, SearchSpace
@@ -81,6 +82,7 @@ class StudyConfig(_Strict):
     multi_objective: MultiObjectiveConfig | None = Field(
         None, description="Pareto search over the metric and measured costs (default: single-objective)"
     )
+    nas: NasConfig = Field(NasConfig(), description="neural architecture search: the solver (sampled or DARTS)")
     tags: list[str] = Field(default_factory=list, description="tags of the study's DAG")
     retries: int = Field(2, ge=0, le=10, description="Airflow retries per task")
     retry_delay_s: int = Field(15, ge=0, description="seconds between an Airflow task's retries")
@@ -152,13 +154,26 @@ class StudyConfig(_Strict):
             problems.append("sampler: 'grid' needs exactly one model family in model_space")
         for fam in self.model_space:
             if fam in FAMILIES and FAMILIES[fam].pixel_input:
-                if not self.dataset.image_shape:
+                if FAMILIES[fam].sequence_input:
+                    if not (self.dataset.image_shape or self.dataset.sequence_shape):
+                        problems.append(f"model_space: {fam!r} needs dataset.image_shape or dataset.sequence_shape")
+                elif not self.dataset.image_shape:
                     problems.append(f"model_space: {fam!r} needs dataset.image_shape ([height, width])")
                 if self.features.enabled or self.features.select:
                     problems.append(
                         f"features: {fam!r} reads the columns as pixels in order; set features.enabled and "
                         "features.select to false"
                     )
+        if self.nas.solver == "darts" and (self.model_space != ["torch_hybrid"] or self.task != "classification"):
+            problems.append(
+                "nas.solver: 'darts' searches the torch_hybrid space: set model_space [torch_hybrid] "
+                "and task classification"
+            )
+        if self.nas.solver == "darts" and self.warm_start.enabled:
+            problems.append(
+                "warm_start: a DARTS study's first trial is DARTS' own; set warm_start.enabled false "
+                "(an enqueued warm-start trial would take its place)"
+            )
         if self.multi_objective is not None and self.metric in METRICS:
             problems.extend(self._multi_objective_problems(self.multi_objective))
         if self.executor.kind == "kubernetes" and self.executor.secret_name:

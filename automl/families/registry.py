@@ -17,6 +17,7 @@ class FamilyEntry:
     path: str  # "module:ClassName", the module relative to automl.families when it starts with "."
     tasks: tuple[str, ...]
     pixel_input: bool = False  # reads the columns as image pixels: needs dataset.image_shape, no feature step
+    sequence_input: bool = False  # with pixel_input: dataset.sequence_shape (steps x features) will do instead
 
 
 CLS, REG, BOTH = ("classification",), ("regression",), ("classification", "regression")
@@ -30,6 +31,7 @@ FAMILIES: dict[str, FamilyEntry] = {
     "torch_mlp": FamilyEntry(".torch_mlp:TorchMLPFamily", BOTH),
     "hist_gradient_boosting": FamilyEntry(".hist_gradient_boosting:HistGradientBoostingFamily", BOTH),
     "torch_cnn": FamilyEntry(".torch_cnn:TorchCNNFamily", CLS, pixel_input=True),
+    "torch_hybrid": FamilyEntry(".torch_hybrid:TorchHybridFamily", CLS, pixel_input=True, sequence_input=True),
 }
 
 

@@ -268,7 +268,8 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
                 if signal_stop(study, t, "time budget spent", now):
                     report.stopped[t.number] = "time budget spent"
         return report
-    # 3. the pruning rule
+    # 3. the pruning rule (not for a DARTS trial: it is the solver's one answer, cross-validated to the end)
+    running = [t for t in running if t.user_attrs.get("solver") != "darts"]
     if config.is_multi_objective:
         _enforce_mo(study, config, running, report)
         return report
