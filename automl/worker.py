@@ -37,6 +37,7 @@ from automl.config import StudyConfig, config_from_json
 from automl.multiobjective.study import constraints_by_name
 from automl.objective import evaluate_trial
 from automl.pruning.control import fail_and_retry, retried_numbers
+from automl.redact import redact_text
 from automl.storage import Heartbeat, compat, is_transient, retry_storage
 from automl.study import is_result, open_study
 
@@ -274,7 +275,9 @@ class MlflowLogger:
                 )
         except Exception as err:  # MLflow down or locked: the results are safe in the study
             label = ", ".join(map(str, numbers))
-            log.warning("could not log trial(s) %s to MLflow now (%s); they will be synced later", label, err)
+            log.warning(
+                "could not log trial(s) %s to MLflow now (%s); they will be synced later", label, redact_text(str(err))
+            )
 
 
 def load_training_frame(path: str, target: str) -> tuple[pd.DataFrame, pd.Series]:

@@ -33,6 +33,7 @@ from automl.pipeline.artifacts import (
     SelectedFeatures,
     StudyHandle,
 )
+from automl.redact import redact_text
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,13 @@ class Stage:
 
     def run(self, ctx: RunContext, outputs: Mapping[str, Artifact]) -> Artifact:
         """Call the stage with its inputs taken from ``outputs`` (stage name -> artifact)."""
-        result = self.function(ctx, **{param: outputs[stage] for param, stage in self.inputs.items()})
+        try:
+            result = self.function(ctx, **{param: outputs[stage] for param, stage in self.inputs.items()})
+        except Exception as err:  # a library's message may quote a URL with its credentials (MLflow's do)
+            clean = redact_text(str(err))
+            if clean != str(err):
+                raise RuntimeError(f"{type(err).__name__}: {clean}") from None
+            raise
         if not isinstance(result, self.output):
             raise TypeError(f"stage {self.name} returned {type(result).__name__}, not {self.output.__name__}")
         return result

@@ -168,7 +168,9 @@ def _stage_task(config: StudyConfig, stage: Stage) -> Any:
         dag_run: Any = None,
     ) -> dict[str, Any]:
         from automl.pipeline import RunContext, study_name_for
+        from automl_airflow.connections import apply_connections
 
+        apply_connections(config)  # credentials into this process's environment (and the workers'), nowhere else
         runner, name = _runner_meta(dag_run), study_name_for(config, str(run_id))
         if stage is FIRST:
             ctx = RunContext.new(effective_config(config, params or {}), name, runner)
@@ -245,7 +247,9 @@ def _local_trials(config: StudyConfig, study: Any, task_id: str) -> Any:
     )
     def run_trial(slot: int, study: dict[str, Any]) -> dict[str, Any]:
         from automl.worker import worker_command
+        from automl_airflow.connections import apply_connections
 
+        apply_connections(config)
         result = _run_worker(
             worker_command(study["study_name"], slot, study["config_path"], study["train"], study["parent_run_id"])
         )
