@@ -106,9 +106,9 @@ def test_conn_ids_exclude_urls_and_need_the_environment_outside_airflow(monkeypa
     monkeypatch.delenv("AUTOML_STORAGE", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with pytest.raises(ConfigError, match="AUTOML_STORAGE"):
-        cfg.storage_url
+        _ = cfg.storage_url
     with pytest.raises(ConfigError, match="MLFLOW_TRACKING_URI"):
-        cfg.mlflow_uri
+        _ = cfg.mlflow_uri
     monkeypatch.setenv("AUTOML_STORAGE", "sqlite:///y.db")
     assert cfg.storage_url == "sqlite:///y.db"
 

@@ -118,13 +118,13 @@ def test_no_credential_reaches_any_store_or_output(
     mlflow_db = f"sqlite:///{home / 'mlflow.db'}"
     monkeypatch.setenv(
         "AIRFLOW_CONN_AUTOML_TEST_MLFLOW",
-        json.dumps({"conn_type": "http", "login": "someone", "password": tokens["ml_conn"], "extra": {"url": mlflow_db}}),
+        json.dumps(
+            {"conn_type": "http", "login": "someone", "password": tokens["ml_conn"], "extra": {"url": mlflow_db}}
+        ),
     )
     yaml_path = TEST_DAGS / "studies" / "secrets_dag.yaml"
     yaml_path.write_text(
-        STUDY.format(
-            name="secrets_dag", extra="storage_conn_id: automl_test_pg\ntracking_conn_id: automl_test_mlflow"
-        )
+        STUDY.format(name="secrets_dag", extra="storage_conn_id: automl_test_pg\ntracking_conn_id: automl_test_mlflow")
     )
     try:
         from automl_airflow.local import load_dags, run_dag_test_quietly
