@@ -43,6 +43,7 @@ def _run(args: argparse.Namespace) -> int:
 
     # per command: `automl validate` stays quick (the runner brings pandas, Optuna and MLflow)
     from automl.pipeline import LocalRunner, PassReport, SelectedFeatures
+    from automl.pipeline.search import SearchIncomplete
     from automl.report import run_summary
 
     try:
@@ -69,7 +70,12 @@ def _run(args: argparse.Namespace) -> int:
         poke_s=min(cfg.pruning.poke_interval_s, 2),
     )
     print(f"study {runner.ctx.study_name}")
-    result = runner.run()
+    try:
+        result = runner.run()
+    except SearchIncomplete as err:  # the watcher: the run did not do the work it would report
+        bar.close()
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     bar.close()
     if result.search.slots_failed:
         print(

@@ -39,6 +39,7 @@ from automl.objective import evaluate_trial
 from automl.pruning.control import fail_and_retry, retried_numbers
 from automl.redact import redact_text
 from automl.storage import Heartbeat, compat, is_transient, retry_storage
+from automl.storage.lease import SlotLease, SlotLeaseHeld
 from automl.study import is_result, open_study
 
 log = logging.getLogger("automl.worker")
@@ -113,12 +114,23 @@ def run_slot(
         lambda: open_study(config, study_name, seed_offset=1 + slot * 1009), f"slot {slot}: open study", retry_s, log
     )
     deadline = study.user_attrs.get("deadline")
+    p = config.pruning
+    lease = retry_storage(  # one live worker per slot: a duplicate is refused here, before it touches a trial
+        lambda: SlotLease(study, slot, p.stale_after_s, p.heartbeat_interval_s).acquire(
+            wait_s=p.stale_after_s + p.heartbeat_interval_s
+        ),
+        f"slot {slot}: lease",
+        retry_s,
+        log,
+    )
     done_now: list[int] = []
     asked: dict[str, int] = {}  # slot key -> trial id of its last ask (to find it if the outage hit before tagging)
     live = config.mlflow_live_trials != "none"
     mlflow_log = MlflowLogger(config, study, parent_run_id) if parent_run_id and live else None
     try:
         for j in range(slot_trial_count(config, slot)):
+            if lease.lost:
+                raise SlotLeaseHeld(f"slot {slot}: another worker took over the slot's lease; stopping")
             key = f"{slot}:{j}"
             number = retry_storage(
                 functools.partial(_slot_trial, config, study, slot, key, X, y, deadline, asked),
@@ -134,6 +146,7 @@ def run_slot(
             if mlflow_log is not None:
                 mlflow_log.submit(number)
     finally:
+        lease.release()
         if mlflow_log is not None:
             mlflow_log.close()  # what is queued is logged (or left to the final sync) before the slot returns
     return done_now
@@ -168,6 +181,16 @@ def _slot_trial(
         fail_and_retry(study, stale, f"slot {slot} restarted while the trial was running")
     if deadline is not None and time.time() >= deadline:
         log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
+        return _STOP
+    failed = sum(t.state == TrialState.FAIL and is_result(t, retried) for t in trials)
+    if failed >= config.budget.failure_budget:
+        log.error(
+            "slot %s: %d trials failed, the failure budget (budget.max_failed_trials) is %d; not starting trial %s",
+            slot,
+            failed,
+            config.budget.failure_budget,
+            key,
+        )
         return _STOP
     _wait_for_capacity(study, config.budget.parallelism, deadline, trials)
     trial = study.ask()  # an enqueued retry (WAITING) comes first
@@ -298,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = config_from_json(Path(args.config).read_text())
     X, y = load_training_frame(args.data, config.dataset.target)
-    done = run_slot(config, args.study, args.slot, X, y, args.parent_run_id)
+    try:
+        done = run_slot(config, args.study, args.slot, X, y, args.parent_run_id)
+    except SlotLeaseHeld as err:
+        log.error("%s", err)
+        return 3
     log.info("slot %d finished trials %s", args.slot, done)
     print(RESULT_PREFIX + json.dumps(slot_result(config, args.slot, args.parent_run_id, done)), flush=True)
     return 0

@@ -165,6 +165,17 @@ class PassReport(Artifact):
 
 
 @dataclass(frozen=True)
+class SearchChecked(Artifact):
+    """``check_search``: the search reached its trial budget (or its deadline) within its failure budget."""
+
+    complete: int
+    pruned: int
+    failed: int
+    n_trials: int
+    deadline_reached: bool
+
+
+@dataclass(frozen=True)
 class Retrained(Artifact):
     """``retrain_best``: the chosen configuration refitted on all training rows."""
 

@@ -31,7 +31,15 @@ from automl.multiobjective.study import (
     study_hypervolume,
 )
 from automl.objective import fit_final
-from automl.pipeline.artifacts import HoldoutResult, Registered, Retrained, RunContext, SelectedFeatures, StudyHandle
+from automl.pipeline.artifacts import (
+    HoldoutResult,
+    Registered,
+    Retrained,
+    RunContext,
+    SearchChecked,
+    SelectedFeatures,
+    StudyHandle,
+)
 from automl.plots import write_study_plots
 from automl.study import open_study, progress
 
@@ -40,8 +48,11 @@ log = logging.getLogger("automl.pipeline")
 PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "lightgbm==4.7.0", "pandas<3", "numpy<2.5"]
 
 
-def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures) -> Retrained:
-    """Sync every trial to MLflow, then refit the best configuration on all training rows."""
+def retrain_best(
+    ctx: RunContext, study: StudyHandle, features: SelectedFeatures, checked: SearchChecked
+) -> Retrained:
+    """Sync every trial to MLflow, then refit the best configuration on all training rows (``checked``: the
+    watcher passed the search)."""
     config, parent = ctx.config, study.parent_run_id
     s = open_study(config, ctx.study_name)
     synced = tracking.sync_trials(config, parent, s)

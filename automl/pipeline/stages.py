@@ -3,7 +3,8 @@
 ::
 
     load_data -> generate_features -> select_features -> create_study
-        -> [run_trial slots (N) || pruning pass] -> retrain_best -> evaluate_holdout -> register_model
+        -> [run_trial slots (N) || pruning pass] -> check_search -> retrain_best -> evaluate_holdout
+        -> register_model
 
 Two things run this list and nothing else wires the chain: the Airflow factory
 (``automl_airflow.factory``: one task per stage, the search as mapped slots beside the
@@ -30,6 +31,7 @@ from automl.pipeline.artifacts import (
     Registered,
     Retrained,
     RunContext,
+    SearchChecked,
     SelectedFeatures,
     StudyHandle,
 )
@@ -118,12 +120,19 @@ PIPELINE: tuple[Step, ...] = (
     ),
     Search(),
     Stage(
+        "check_search",
+        "automl.pipeline.search:check_search",
+        SearchChecked,
+        inputs={"study": "create_study"},
+        study_links=True,
+        trigger_rule="all_done",  # after every slot ended, whatever each slot's state: it judges the study
+    ),
+    Stage(
         "retrain_best",
         "automl.pipeline.model:retrain_best",
         Retrained,
-        inputs={"study": "create_study", "features": "select_features"},
+        inputs={"study": "create_study", "features": "select_features", "checked": "check_search"},
         study_links=True,
-        trigger_rule="all_done",  # after every slot ended, whatever each slot's state
     ),
     Stage(
         "evaluate_holdout",

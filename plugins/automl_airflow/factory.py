@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
@@ -124,23 +123,6 @@ registered model `{config.registered_model_name}`.
 """
 
 
-def _run_worker(cmd: list[str]) -> dict[str, Any]:
-    """Run the worker command, streaming its output into the task log; return its slot result."""
-    from automl.worker import parse_slot_result
-
-    log.info("running: %s", " ".join(cmd))
-    result: dict[str, Any] = {}
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.info("%s", line.rstrip())
-            result = parse_slot_result(line) or result
-        rc = proc.wait()
-    if rc != 0:
-        raise RuntimeError(f"trial worker exited with status {rc}")
-    return result
-
-
 def _runner_meta(dag_run: Any) -> dict[str, str]:
     """Who runs the stage: the DAG run's ids and its page in the Airflow UI (the MLflow parent run links back)."""
     from automl.urls import airflow_dag_run_url, airflow_ui_base
@@ -248,9 +230,10 @@ def _local_trials(config: StudyConfig, study: Any, task_id: str) -> Any:
     def run_trial(slot: int, study: dict[str, Any]) -> dict[str, Any]:
         from automl.worker import worker_command
         from automl_airflow.connections import apply_connections
+        from automl_airflow.slots import run_worker
 
         apply_connections(config)
-        result = _run_worker(
+        result = run_worker(
             worker_command(study["study_name"], slot, study["config_path"], study["train"], study["parent_run_id"])
         )
         return {**result, "slot": slot}  # trial numbers and child run ids: the "MLflow run" link
