@@ -97,7 +97,8 @@ def _study_names(config: StudyConfig) -> list[str]:
     from automl.storage import get_storage
 
     summaries = optuna.get_all_study_summaries(get_storage(config.storage_url), include_best_trial=False)
-    return [s.study_name for s in summaries if s.study_name.startswith(config.name + "__")]
+    # by the config stored with the study: a name prefix would also match config 'a__b' for config 'a'
+    return [s.study_name for s in summaries if (s.user_attrs.get("config") or {}).get("name") == config.name]
 
 
 def _leaderboard(args: argparse.Namespace) -> int:

@@ -76,7 +76,7 @@ def test_dag_runs_end_to_end_and_a_rerun_adds_a_new_run(tiny_dag) -> None:  # ty
     dr2 = tiny_dag.test(run_conf={"n_trials": 3})
     assert str(dr2.state) == "success"
     assert dr2.run_id != dr1.run_id
-    study2 = _study(config, dr2.run_id)
+    study2 = _study(config.with_overrides({"n_trials": 3}), dr2.run_id)  # the effective config names the study
     assert len(study2.trials) == 3
     assert len(_study(config, dr1.run_id).trials) == 4
     parent2 = tracking.find_parent_run(config, study2.study_name)

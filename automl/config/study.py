@@ -20,12 +20,26 @@ from automl.metrics.registry import METRICS, metric_names
 from automl.paths import state_dir
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 class RegistryConfig(_Strict):
     """Where the final model is registered in MLflow."""
 
-    model_name: str | None = Field(None, description="registered model name (default: automl-<study name>)")
+    model_name: str | None = Field(
+        None,
+        description="registered model name: 1-128 letters, digits, '_', '-', '.' (default: automl-<study name>); "
+        "a model registered by another study config is refused",
+    )
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name(cls, v: str | None) -> str | None:
+        if v is not None and not _MODEL_NAME_RE.match(v):
+            raise ValueError(
+                "must be 1-128 characters of letters, digits, '_', '-', '.', starting with a letter or digit"
+            )
+        return v
 
 
 class StudyConfig(_Strict):

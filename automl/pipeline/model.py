@@ -48,9 +48,7 @@ log = logging.getLogger("automl.pipeline")
 PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "lightgbm==4.7.0", "pandas<3", "numpy<2.5"]
 
 
-def retrain_best(
-    ctx: RunContext, study: StudyHandle, features: SelectedFeatures, checked: SearchChecked
-) -> Retrained:
+def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures, checked: SearchChecked) -> Retrained:
     """Sync every trial to MLflow, then refit the best configuration on all training rows (``checked``: the
     watcher passed the search)."""
     config, parent = ctx.config, study.parent_run_id
@@ -186,6 +184,37 @@ def _no_airflow_alias_warnings() -> Iterator[None]:
         yield
 
 
+OWNER_TAG = "automl.study_config"
+
+
+class ModelOwnedElsewhere(RuntimeError):
+    """The registered model belongs to another study config (another team's model)."""
+
+
+def _check_model_owner(c: Any, name: str, config_name: str) -> None:
+    """A registered model takes versions from the study config that made it, and from no other.
+
+    The model is created here, tagged with its owner; a model without the tag (registered before
+    owners were recorded) is claimed by the first config that registers into it.
+    """
+    try:
+        model = c.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        try:
+            c.create_registered_model(name, tags={OWNER_TAG: config_name})
+            return
+        except mlflow.exceptions.MlflowException:
+            model = c.get_registered_model(name)  # created concurrently
+    owner = (model.tags or {}).get(OWNER_TAG)
+    if owner is None:
+        c.set_registered_model_tag(name, OWNER_TAG, config_name)
+    elif owner != config_name:
+        raise ModelOwnedElsewhere(
+            f"registered model {name!r} belongs to study config {owner!r}, not {config_name!r}: "
+            "choose another registry.model_name"
+        )
+
+
 def register_model(
     ctx: RunContext, study: StudyHandle, retrained: Retrained, features: SelectedFeatures, holdout: HoldoutResult
 ) -> Registered:
@@ -193,6 +222,7 @@ def register_model(
     config, parent = ctx.config, study.parent_run_id
     c = tracking.client(config)
     name = config.registered_model_name
+    _check_model_owner(c, name, config.name)
     existing = [v for v in c.search_model_versions(f"name = '{name}'") if v.run_id == parent]
     if existing:
         version = existing[0].version

@@ -153,9 +153,10 @@ def _stage_task(config: StudyConfig, stage: Stage) -> Any:
         from automl_airflow.connections import apply_connections
 
         apply_connections(config)  # credentials into this process's environment (and the workers'), nowhere else
-        runner, name = _runner_meta(dag_run), study_name_for(config, str(run_id))
+        effective = effective_config(config, params or {})
+        runner, name = _runner_meta(dag_run), study_name_for(effective, str(run_id))
         if stage is FIRST:
-            ctx = RunContext.new(effective_config(config, params or {}), name, runner)
+            ctx = RunContext.new(effective, name, runner)
         else:
             ctx = RunContext.of(name, runner)
         return stage.run(ctx, stage.inputs_from_xcom(upstream or {})).to_xcom()
