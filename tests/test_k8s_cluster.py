@@ -381,6 +381,7 @@ def test_study_runs_as_gpu_pods(  # type: ignore[no-untyped-def]
         "AIRFLOW_CONN_K8S_LOCAL",
         json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": sa_kubeconfig, "in_cluster": False}}),
     )
+    monkeypatch.setenv("AUTOML_ALLOW_HOST_CHROOT", "1")  # the operator's switch: the study below uses host_chroot
     monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "8")
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
     study_file = TEST_DAGS / "studies" / "k8s_demo.yaml"

@@ -192,6 +192,7 @@ class Retrained(Artifact):
     best_trial: int
     best_cv: float
     best_params: dict[str, Any]
+    model_sha256: str = ""
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import logging
 import time
@@ -76,6 +78,7 @@ def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures
     tmp = model_path.with_suffix(".tmp")
     joblib.dump(model, tmp)
     tmp.replace(model_path)
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
     best_cv = float(best.values[config.objective_names.index(config.metric)])
     tracking.log_parent_results(
         config,
@@ -90,7 +93,28 @@ def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures
         },
         params={f"best.{k}": v for k, v in best.params.items()} | {"best_trial": best.number},
     )
-    return Retrained(model_path=str(model_path), best_trial=best.number, best_cv=best_cv, best_params=best.params)
+    return Retrained(
+        model_path=str(model_path),
+        best_trial=best.number,
+        best_cv=best_cv,
+        best_params=best.params,
+        model_sha256=digest,
+    )
+
+
+class ModelTampered(RuntimeError):
+    """The model file is not the one ``retrain_best`` wrote."""
+
+
+def load_retrained(retrained: Retrained) -> Any:
+    """The model ``retrain_best`` wrote, unpickled only if its bytes are exactly those (the hash travels in
+    XCom, which no trial pod can write): a file changed on the shared volume is refused, never loaded."""
+    data = Path(retrained.model_path).read_bytes()
+    if not retrained.model_sha256 or hashlib.sha256(data).hexdigest() != retrained.model_sha256:
+        raise ModelTampered(
+            f"{retrained.model_path} is not the model retrain_best wrote (its SHA-256 differs); refusing to load it"
+        )
+    return joblib.load(io.BytesIO(data))
 
 
 def _pareto_report(
@@ -141,7 +165,7 @@ def evaluate_holdout(
 ) -> HoldoutResult:
     """Score the retrained model once on the untouched holdout."""
     config = ctx.config
-    model = joblib.load(retrained.model_path)
+    model = load_retrained(retrained)
     holdout = pd.read_parquet(features.holdout)
     target = config.dataset.target
     X_holdout = prepare_frame(holdout.drop(columns=[target]))
@@ -228,7 +252,7 @@ def register_model(
         version = existing[0].version
         log.info("model %s version %s already registered by this run", name, version)
     else:
-        model = joblib.load(retrained.model_path)
+        model = load_retrained(retrained)
         with _no_airflow_alias_warnings(), tracking.global_uri(config), mlflow.start_run(run_id=parent):
             import mlflow.sklearn as mlflow_sklearn  # heavy, used here only; imports skops (scans modules)
             import skops.io

@@ -70,6 +70,12 @@ class SlotLease:
         value = self.storage.get_study_system_attrs(self.study_id).get(self.key)
         return dict(value) if isinstance(value, dict) else None
 
+    def _mine(self, held: dict[str, Any] | None) -> bool:
+        """The stored lease is this holder's: its token and its identity (host, pid, pod)."""
+        return (
+            held is not None and held.get("token") == self.token and all(held.get(k) == v for k, v in _owner().items())
+        )
+
     def _write(self, token: int, renewed_at: float) -> None:
         self.storage.set_study_system_attr(
             self.study_id, self.key, {"token": token, **_owner(), "renewed_at": renewed_at}
@@ -84,10 +90,10 @@ class SlotLease:
             if free:
                 token = int(held["token"]) + 1 if held else 1
                 self._write(token, time.time())
-                now = self._read()
-                if now is not None and now.get("token") == token and now.get("pid") == os.getpid():
-                    self.token = token
+                self.token = token
+                if self._mine(self._read()):
                     break
+                self.token = None
             elif time.time() >= give_up:
                 assert held is not None
                 who = held.get("pod") or f"{held.get('host')} pid {held.get('pid')}"
@@ -106,7 +112,7 @@ class SlotLease:
         while not self._stop.wait(self.interval_s):
             try:
                 held = self._read()
-                if held is None or held.get("token") != self.token:
+                if not self._mine(held):
                     self.lost = True
                     log.error("slot %d: lease taken over (token %s); starting no further trial", self.slot, held)
                     return
@@ -121,8 +127,7 @@ class SlotLease:
             self._thread.join()
         if self.token is not None and not self.lost:
             try:
-                held = self._read()
-                if held is not None and held.get("token") == self.token:
+                if self._mine(self._read()):
                     self._write(self.token, 0.0)
             except Exception as err:
                 log.warning("slot %d: lease release failed: %s", self.slot, err)

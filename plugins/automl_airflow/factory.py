@@ -294,7 +294,11 @@ def build_dags(studies_dir: Path) -> dict[str, DAG]:
             log.error("%s", err)
             d = _broken_dag(path.stem, str(err), path)
         else:
-            d = build_dag(config, path)
+            try:
+                d = build_dag(config, path)
+            except ConfigError as err:  # the operator's side refuses it (e.g. host_chroot not enabled)
+                log.error("%s: %s", path, err)
+                d = _broken_dag(path.stem, f"{path}: {err}", path)
         if d.dag_id in dags:
             raise ValueError(f"two study configs give the DAG id {d.dag_id}; study names must be unique")
         dags[d.dag_id] = d
