@@ -122,6 +122,14 @@ def test_no_credential_reaches_any_store_or_output(
             {"conn_type": "http", "login": "someone", "password": tokens["ml_conn"], "extra": {"url": mlflow_db}}
         ),
     )
+    # dag.test runs the tasks in this process: what they resolve into the environment is undone after the test
+    for key in (
+        "AUTOML_STORAGE",
+        "MLFLOW_TRACKING_URI",
+        *(f"MLFLOW_TRACKING_{k}" for k in ("USERNAME", "PASSWORD", "TOKEN")),
+    ):
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
     yaml_path = TEST_DAGS / "studies" / "secrets_dag.yaml"
     yaml_path.write_text(
         STUDY.format(name="secrets_dag", extra="storage_conn_id: automl_test_pg\ntracking_conn_id: automl_test_mlflow")
