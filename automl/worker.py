@@ -342,7 +342,7 @@ def slot_result(config: StudyConfig, slot: int, parent_run_id: str | None, done:
         try:
             runs = tracking.slot_runs(config, parent_run_id, slot)
         except Exception as err:  # MLflow down: the links fall back to the parent run
-            log.warning("could not list the slot's MLflow runs: %s", err)
+            log.warning("could not list the slot's MLflow runs: %s", redact_text(str(err)))
     ids = [runs[n] for n in sorted(runs)]
     return {"slot": slot, "trials": done[:MAX_LISTED], "n_mlflow_runs": len(ids), "mlflow_runs": ids[:MAX_LISTED]}
 
