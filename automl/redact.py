@@ -31,6 +31,14 @@ def redact_text(text: str) -> str:
     return _SECRET_PARAM.sub(lambda m: m.group("key") + "***", _USERINFO.sub(_userinfo, text))
 
 
+def has_credential(text: str) -> bool:
+    """Whether ``text`` holds a password in a URL's user-info or a secret-named query parameter
+    (a user name alone, as in ``postgresql://postgres@host/db``, or an empty password is not one)."""
+    if any(len(m.group(0)) > len(m.group("key")) for m in _SECRET_PARAM.finditer(text)):
+        return True  # a secret parameter with a value
+    return any(m.group("userinfo")[:-1].partition(":")[2] for m in _USERINFO.finditer(text))
+
+
 def redact(url: str) -> str:
     """Hide a password in a database URL for logs and errors."""
     return redact_text(url)

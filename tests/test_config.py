@@ -91,12 +91,20 @@ def test_env_reference_outside_the_allowed_names_is_an_error(monkeypatch: pytest
     assert make_config(storage="${TEAM_PG}").storage_url == "postgresql+psycopg://u@h/db"
 
 
-def test_a_literal_credential_in_a_url_is_an_error() -> None:
+def test_a_literal_credential_in_a_url_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     for url in ("postgresql+psycopg://u:secret@h/db", "postgresql://h/db?password=secret"):
         with pytest.raises(ConfigError, match="credential in clear text"):
             make_config(storage=url)
     with pytest.raises(ConfigError, match="credential in clear text"):
         make_config(tracking_uri="https://u:secret@mlflow.example")
+    # a user name alone is no credential; a reference in the password's place is fine
+    assert make_config(storage="postgresql+psycopg://postgres@127.0.0.1:5432/db").storage
+    monkeypatch.setenv("AUTOML_PW", "pw")
+    cfg = make_config(storage="postgresql+psycopg://u:${AUTOML_PW}@h/db")
+    assert (
+        cfg.storage_url == "postgresql+psycopg://u:pw@h/db"
+        and cfg.storage == "postgresql+psycopg://u:${AUTOML_PW}@h/db"
+    )
 
 
 def test_conn_ids_exclude_urls_and_need_the_environment_outside_airflow(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 
-from automl.redact import redact_text
+from automl.redact import has_credential
 
 ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 PREFIX = "AUTOML_"
@@ -37,8 +37,7 @@ def check_refs(value: str) -> None:
             f"refers to environment variable(s) {bad}: only names starting with {PREFIX!r} (or listed by the "
             f"operator in {ALLOW_LIST_VAR}) may be used"
         )
-    plain = ENV_RE.sub("x", value)
-    if redact_text(plain) != plain:
+    if has_credential(ENV_RE.sub("", value)):  # a reference in a password's place is how it should be
         raise ValueError(
             "holds a credential in clear text: put it in an environment variable and write ${AUTOML_...} "
             "(or use an Airflow connection: storage_conn_id / tracking_conn_id)"
