@@ -65,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
 
     # per command: `automl validate` stays quick (the runner brings pandas, Optuna and MLflow)
     from automl.pipeline import LocalRunner, PassReport, SelectedFeatures
+    from automl.pipeline.search import SearchIncomplete
     from automl.report import run_summary
     from automl.storage import StorageError
     from automl.study import prepare_resume
@@ -98,7 +99,12 @@ def _run(args: argparse.Namespace) -> int:
         poke_s=min(cfg.pruning.poke_interval_s, 2),
     )
     print(f"study {runner.ctx.study_name}")
-    result = runner.run()
+    try:
+        result = runner.run()
+    except SearchIncomplete as err:  # the watcher: the run did not do the work it would report
+        bar.close()
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     bar.close()
     if result.search.slots_failed:
         print(
@@ -120,7 +126,8 @@ def _study_names(config: StudyConfig) -> list[str]:
     from automl.storage import get_storage
 
     summaries = optuna.get_all_study_summaries(get_storage(config.storage_url), include_best_trial=False)
-    return [s.study_name for s in summaries if s.study_name.startswith(config.name + "__")]
+    # by the config stored with the study: a name prefix would also match config 'a__b' for config 'a'
+    return [s.study_name for s in summaries if (s.user_attrs.get("config") or {}).get("name") == config.name]
 
 
 def _leaderboard(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from automl import tracking
 from automl.config import StudyConfig
+from automl.redact import redact
 from automl.study import format_leaderboard, leaderboard, open_study, progress
 
 
@@ -31,6 +32,6 @@ def run_summary(config: StudyConfig, study_name: str, top: int = 10) -> str:
             lines.append(f"== registered model: {tags['automl.registered_model']}")
         lines.append(f"== MLflow: experiment '{config.experiment_name}', parent run {parent}")
         lines.append(
-            f"   browse:  mlflow ui --backend-store-uri {config.mlflow_uri} --port 5000  -> http://127.0.0.1:5000"
+            f"   browse:  mlflow ui --backend-store-uri {redact(config.mlflow_uri)} --port 5000  -> http://127.0.0.1:5000"
         )
     return "\n".join(lines)

@@ -84,8 +84,16 @@ def patience_stop(config: StudyConfig, study: optuna.Study, trials: list[FrozenT
     return None
 
 
-def create_or_open(config: StudyConfig, study_name: str) -> optuna.Study:
-    """Create the study, or reopen it on a retry / re-run (idempotent)."""
+class StudyMismatch(ValueError):
+    """A run's study exists but was made from other data: its trials must not be reused."""
+
+
+def create_or_open(config: StudyConfig, study_name: str, data_fingerprint: str | None = None) -> optuna.Study:
+    """Create the study, or reopen it on a retry / re-run (idempotent).
+
+    ``data_fingerprint``: the training data's (``load_data``); a study reopened with other data
+    stops with :class:`StudyMismatch` instead of refitting its old trials' best on new rows.
+    """
     storage = get_storage(config.storage_url)
     study = optuna.create_study(
         study_name=study_name,
@@ -94,8 +102,16 @@ def create_or_open(config: StudyConfig, study_name: str) -> optuna.Study:
         load_if_exists=True,
     )
     attrs = study.user_attrs
+    stored = attrs.get("data_fingerprint")
+    if data_fingerprint and stored and stored != data_fingerprint:
+        raise StudyMismatch(
+            f"study {study_name} was created from other data (fingerprint {stored}, now {data_fingerprint}): "
+            "the data changed since this run started; trigger a new run instead of re-running this one"
+        )
     if "config" not in attrs:
         now = time.time()
+        if data_fingerprint:
+            study.set_user_attr("data_fingerprint", data_fingerprint)
         study.set_user_attr("config", config.model_dump(mode="json"))
         study.set_user_attr("created_at", now)
         if config.budget.timeout_s:

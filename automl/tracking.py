@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 from automl.config import StudyConfig
 from automl.paths import state_dir
 from automl.pruning.control import mo_curve_of
-from automl.redact import redact
+from automl.redact import redact, redact_text
 from automl.study import progress
 
 TAG_RUN_ID = "airflow.run_id"
@@ -90,7 +90,7 @@ def check_reachable(config: StudyConfig) -> None:
         with fail_fast(timeout_s=10):
             client(config).search_experiments(max_results=1)
     except Exception as err:
-        msg = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+        msg = redact_text(str(err).splitlines()[0][:300]) if str(err) else type(err).__name__  # MLflow quotes the URI
         raise TrackingError(f"cannot reach the MLflow tracking server {redact(config.mlflow_uri)}: {msg}") from None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
 DEFAULT_AIRFLOW_UI = "http://127.0.0.1:8080"
@@ -21,8 +21,18 @@ def mlflow_ui_base(tracking_uri: str | None = None) -> str:
     if env:
         return env.rstrip("/")
     if tracking_uri and tracking_uri.startswith(("http://", "https://")):
-        return tracking_uri.rstrip("/")
+        return _without_credentials(tracking_uri).rstrip("/")
     return DEFAULT_MLFLOW_UI
+
+
+def _without_credentials(url: str) -> str:
+    """The URL without its user-info and query (a link is shown to everyone)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def airflow_ui_base() -> str:

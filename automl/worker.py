@@ -37,7 +37,9 @@ from automl.config import StudyConfig, config_from_json
 from automl.multiobjective.study import constraints_by_name
 from automl.objective import evaluate_darts_trial, evaluate_trial
 from automl.pruning.control import fail_and_retry, retried_numbers
+from automl.redact import redact_text
 from automl.storage import Heartbeat, compat, is_transient, retry_storage
+from automl.storage.lease import SlotLease, SlotLeaseHeld
 from automl.study import STOP_REASON, is_result, open_study, patience_stop
 
 log = logging.getLogger("automl.worker")
@@ -112,12 +114,23 @@ def run_slot(
         lambda: open_study(config, study_name, seed_offset=1 + slot * 1009), f"slot {slot}: open study", retry_s, log
     )
     deadline = study.user_attrs.get("deadline")
+    p = config.pruning
+    lease = retry_storage(  # one live worker per slot: a duplicate is refused here, before it touches a trial
+        lambda: SlotLease(study, slot, p.stale_after_s, p.heartbeat_interval_s).acquire(
+            wait_s=p.stale_after_s + p.heartbeat_interval_s
+        ),
+        f"slot {slot}: lease",
+        retry_s,
+        log,
+    )
     done_now: list[int] = []
     asked: dict[str, int] = {}  # slot key -> trial id of its last ask (to find it if the outage hit before tagging)
     live = config.mlflow_live_trials != "none"
     mlflow_log = MlflowLogger(config, study, parent_run_id) if parent_run_id and live else None
     try:
         for j in range(slot_trial_count(config, slot)):
+            if lease.lost:
+                raise SlotLeaseHeld(f"slot {slot}: another worker took over the slot's lease; stopping")
             key = f"{slot}:{j}"
             number = retry_storage(
                 functools.partial(_slot_trial, config, study, slot, key, X, y, deadline, asked),
@@ -133,6 +146,7 @@ def run_slot(
             if mlflow_log is not None:
                 mlflow_log.submit(number)
     finally:
+        lease.release()
         if mlflow_log is not None:
             mlflow_log.close()  # what is queued is logged (or left to the final sync) before the slot returns
     return done_now
@@ -167,6 +181,16 @@ def _slot_trial(
         fail_and_retry(study, stale, f"slot {slot} restarted while the trial was running")
     if deadline is not None and time.time() >= deadline:
         log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
+        return _STOP
+    failed = sum(t.state == TrialState.FAIL and is_result(t, retried) for t in trials)
+    if failed >= config.budget.failure_budget:
+        log.error(
+            "slot %s: %d trials failed, the failure budget (budget.max_failed_trials) is %d; not starting trial %s",
+            slot,
+            failed,
+            config.budget.failure_budget,
+            key,
+        )
         return _STOP
     reason = patience_stop(config, study, trials)
     if reason is not None:
@@ -283,7 +307,9 @@ class MlflowLogger:
                 )
         except Exception as err:  # MLflow down or locked: the results are safe in the study
             label = ", ".join(map(str, numbers))
-            log.warning("could not log trial(s) %s to MLflow now (%s); they will be synced later", label, err)
+            log.warning(
+                "could not log trial(s) %s to MLflow now (%s); they will be synced later", label, redact_text(str(err))
+            )
 
 
 def load_training_frame(path: str, target: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -304,7 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = config_from_json(Path(args.config).read_text())
     X, y = load_training_frame(args.data, config.dataset.target)
-    done = run_slot(config, args.study, args.slot, X, y, args.parent_run_id)
+    try:
+        done = run_slot(config, args.study, args.slot, X, y, args.parent_run_id)
+    except SlotLeaseHeld as err:
+        log.error("%s", err)
+        return 3
     log.info("slot %d finished trials %s", args.slot, done)
     print(RESULT_PREFIX + json.dumps(slot_result(config, args.slot, args.parent_run_id, done)), flush=True)
     return 0
@@ -321,7 +351,7 @@ def slot_result(config: StudyConfig, slot: int, parent_run_id: str | None, done:
         try:
             runs = tracking.slot_runs(config, parent_run_id, slot)
         except Exception as err:  # MLflow down: the links fall back to the parent run
-            log.warning("could not list the slot's MLflow runs: %s", err)
+            log.warning("could not list the slot's MLflow runs: %s", redact_text(str(err)))
     ids = [runs[n] for n in sorted(runs)]
     return {"slot": slot, "trials": done[:MAX_LISTED], "n_mlflow_runs": len(ids), "mlflow_runs": ids[:MAX_LISTED]}
 

@@ -28,6 +28,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -259,6 +260,7 @@ def run_case(kind: str, url: str, n: int, k: int, reports: int, processes: int, 
 
 def start_proxy(threads: int, processes: int) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
+    os.environ.setdefault("AUTOML_PROXY_TOKEN", secrets.token_hex(16))  # the proxy, this process and workers
     proc = subprocess.Popen(
         [sys.executable, "-m", "automl.storage.proxy", "--port", str(port), "--threads", str(threads)]
         + ["--processes", str(processes)],

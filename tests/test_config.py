@@ -69,12 +69,67 @@ def test_dataset_source_kind() -> None:
         make_config(dataset={"source": "data.xlsx", "target": "y"})
 
 
-def test_env_reference_in_storage(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MY_PG", "postgresql+psycopg://u:secret@h/db")
-    assert make_config(storage="${MY_PG}").storage_url == "postgresql+psycopg://u:secret@h/db"
-    monkeypatch.delenv("MY_PG")
-    with pytest.raises(ConfigError, match="MY_PG"):
-        make_config(storage="${MY_PG}")
+def test_env_reference_in_storage_is_expanded_only_where_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOML_MY_PG", "postgresql+psycopg://u:secret@h/db")
+    cfg = make_config(storage="${AUTOML_MY_PG}")
+    assert cfg.storage_url == "postgresql+psycopg://u:secret@h/db"
+    assert "u:secret" not in cfg.model_dump_json()  # what is written keeps the reference
+    assert cfg.model_dump()["storage"] == "${AUTOML_MY_PG}"
+    monkeypatch.delenv("AUTOML_MY_PG")
+    with pytest.raises(ConfigError, match="AUTOML_MY_PG"):
+        make_config(storage="${AUTOML_MY_PG}")
+
+
+def test_env_reference_outside_the_allowed_names_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "jwt")
+    with pytest.raises(ConfigError, match="AIRFLOW__API_AUTH__JWT_SECRET"):
+        make_config(tracking_uri="http://evil.example/${AIRFLOW__API_AUTH__JWT_SECRET}")
+    monkeypatch.setenv("TEAM_PG", "postgresql+psycopg://u@h/db")
+    with pytest.raises(ConfigError, match="TEAM_PG"):
+        make_config(storage="${TEAM_PG}")
+    monkeypatch.setenv("AUTOML_ALLOWED_ENV_VARS", "OTHER, TEAM_PG")
+    assert make_config(storage="${TEAM_PG}").storage_url == "postgresql+psycopg://u@h/db"
+
+
+def test_a_literal_credential_in_a_url_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for url in ("postgresql+psycopg://u:secret@h/db", "postgresql://h/db?password=secret"):
+        with pytest.raises(ConfigError, match="credential in clear text"):
+            make_config(storage=url)
+    with pytest.raises(ConfigError, match="credential in clear text"):
+        make_config(tracking_uri="https://u:secret@mlflow.example")
+    # a user name alone is no credential; a reference in the password's place is fine
+    assert make_config(storage="postgresql+psycopg://postgres@127.0.0.1:5432/db").storage
+    monkeypatch.setenv("AUTOML_PW", "pw")
+    cfg = make_config(storage="postgresql+psycopg://u:${AUTOML_PW}@h/db")
+    assert (
+        cfg.storage_url == "postgresql+psycopg://u:pw@h/db"
+        and cfg.storage == "postgresql+psycopg://u:${AUTOML_PW}@h/db"
+    )
+
+
+def test_conn_ids_exclude_urls_and_need_the_environment_outside_airflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="not both"):
+        make_config(storage="sqlite:///x.db", storage_conn_id="team_pg")
+    cfg = make_config(storage_conn_id="team_pg", tracking_conn_id="team_mlflow")
+    monkeypatch.delenv("AUTOML_STORAGE", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(ConfigError, match="AUTOML_STORAGE"):
+        _ = cfg.storage_url
+    with pytest.raises(ConfigError, match="MLFLOW_TRACKING_URI"):
+        _ = cfg.mlflow_uri
+    monkeypatch.setenv("AUTOML_STORAGE", "sqlite:///y.db")
+    assert cfg.storage_url == "sqlite:///y.db"
+
+
+def test_redaction_of_every_credential_form() -> None:
+    from automl.redact import redact, redact_text
+
+    assert redact("postgresql+psycopg://u:p@ss@h:5/db") == "postgresql+psycopg://u:***@h:5/db"
+    assert redact("postgresql://:secret@h/db") == "postgresql://:***@h/db"
+    assert redact("postgresql://h/db?user=u&password=x1&sslmode=require") == (
+        "postgresql://h/db?user=u&password=***&sslmode=require"
+    )
+    assert "tok" not in redact_text("error: cannot reach https://tok@h/api (timeout)")
 
 
 def test_overrides_are_validated() -> None:

@@ -118,7 +118,7 @@ def test_dag_runs_end_to_end_and_a_rerun_adds_a_new_run(tiny_dag) -> None:  # ty
     dr2 = tiny_dag.test(run_conf={"n_trials": 3})
     assert str(dr2.state) == "success"
     assert dr2.run_id != dr1.run_id
-    study2 = _study(config, dr2.run_id)
+    study2 = _study(config.with_overrides({"n_trials": 3}), dr2.run_id)  # the effective config names the study
     assert len(study2.trials) == 3
     assert len(_study(config, dr1.run_id).trials) == 4
     parent2 = tracking.find_parent_run(config, study2.study_name)
@@ -142,7 +142,9 @@ def test_dag_runs_end_to_end_and_a_rerun_adds_a_new_run(tiny_dag) -> None:  # ty
     # trials, nothing beyond the budget is added (run 2 is now a warm-start neighbour: not re-seeded),
     # MLflow gets no duplicate parent/child run and no second model version
     before = {t.number: (t.state, t.params, t.value, t.datetime_complete) for t in study1.trials}
-    dr1b = tiny_dag.test(logical_date=dr1.logical_date, run_after=dr1.run_after)
+    # the same config as run 1 (dag.test keeps run 2's trigger-form values otherwise; a changed effective
+    # config is another study: tests/test_study_identity.py)
+    dr1b = tiny_dag.test(logical_date=dr1.logical_date, run_after=dr1.run_after, run_conf={"n_trials": 4})
     assert str(dr1b.state) == "success" and dr1b.run_id == dr1.run_id
     assert {ti.try_number for ti in dr1b.get_task_instances()} == {1}  # Airflow's state was reset: all ran again
     again = _study(config, dr1.run_id).trials

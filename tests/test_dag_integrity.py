@@ -40,8 +40,11 @@ def test_graph_matches_the_design(dagbag) -> None:  # type: ignore[no-untyped-de
     assert down["load_data"] == {"generate_features", "create_study"}
     assert down["generate_features"] == {"select_features"}
     assert down["select_features"] == {"create_study", "retrain_best", "evaluate_holdout", "register_model"}
-    assert {"run_trial", "pruning_sensor", "trial_slots"} <= down["create_study"]
-    assert "retrain_best" in down["run_trial"] and "retrain_best" in down["pruning_sensor"]
+    assert {"run_trial", "pruning_sensor", "trial_slots", "check_search"} <= down["create_study"]
+    # the watcher runs once every slot ended, whatever their states; the model is built only if it passes
+    assert down["run_trial"] == {"check_search"} and down["pruning_sensor"] == {"check_search"}
+    assert dag.task_dict["check_search"].trigger_rule == "all_done"
+    assert down["check_search"] == {"retrain_best"} and dag.task_dict["retrain_best"].trigger_rule == "all_success"
     assert "run_trial" not in down["pruning_sensor"] and "pruning_sensor" not in down["run_trial"]  # side by side
     assert "evaluate_holdout" in down["retrain_best"] and "register_model" in down["evaluate_holdout"]
     assert dag.task_dict["pruning_sensor"].mode == "reschedule"

@@ -193,8 +193,11 @@ def test_postgres_restart_while_trials_run_loses_nothing(private_pg: PrivatePost
 
 
 @pytest.mark.postgres
-def test_storage_proxy_restart_while_trials_run_loses_nothing(private_pg: PrivatePostgres, tmp_path: Path) -> None:
+def test_storage_proxy_restart_while_trials_run_loses_nothing(
+    private_pg: PrivatePostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = _free_port()
+    monkeypatch.setenv("AUTOML_PROXY_TOKEN", "faults-token")  # the proxy requires it; workers inherit it
 
     def start_proxy() -> subprocess.Popen[str]:
         proc = subprocess.Popen(

@@ -101,8 +101,9 @@ def test_no_gpu_means_no_gpu_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     assert limits == {"cpu": "1", "memory": "2Gi"}
 
 
-def test_host_chroot_is_the_only_root_mode() -> None:
+def test_host_chroot_is_the_only_root_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     """The dev-cluster mode: the node's interpreter via chroot, uid 0 with only CAP_SYS_CHROOT."""
+    monkeypatch.setenv("AUTOML_ALLOW_HOST_CHROOT", "1")  # the operator enabled it
     cfg = make_config(
         executor={
             **EXECUTOR,
@@ -126,10 +127,103 @@ def test_host_chroot_is_the_only_root_mode() -> None:
 def test_executor_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="host_chroot needs `command`"):
         make_config(executor={**EXECUTOR, "host_chroot": True})
-    monkeypatch.setenv("OPTUNA_PG", SECRET_URL)
-    # with a Secret, a storage URL in the config would land, expanded, in the run's config file
+    monkeypatch.setenv("AUTOML_PG", SECRET_URL)
+    # with a Secret, pods read the URLs from it: a storage URL in the config is refused
     with pytest.raises(ConfigError, match="storage: with executor.secret_name, leave it unset"):
-        make_config(storage="${OPTUNA_PG}", executor=EXECUTOR)
+        make_config(storage="${AUTOML_PG}", executor=EXECUTOR)
+
+
+def test_host_chroot_needs_the_operator_not_the_study_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from automl_airflow.k8s_pods import pod_operator_kwargs
+
+    cfg = make_config(executor={**EXECUTOR, "host_chroot": True, "command": ["/opt/venv/bin/python"]})
+    monkeypatch.delenv("AUTOML_ALLOW_HOST_CHROOT", raising=False)
+    with pytest.raises(ConfigError, match="AUTOML_ALLOW_HOST_CHROOT=1"):
+        pod_operator_kwargs(cfg)
+    monkeypatch.setenv("AUTOML_ALLOW_HOST_CHROOT", "yes")  # only the exact switch
+    with pytest.raises(ConfigError, match="AUTOML_ALLOW_HOST_CHROOT=1"):
+        pod_operator_kwargs(cfg)
+
+
+def test_the_dag_of_a_study_file_asking_for_host_chroot_is_a_visible_broken_dag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from automl_airflow.factory import build_dags
+
+    monkeypatch.delenv("AUTOML_ALLOW_HOST_CHROOT", raising=False)
+    (tmp_path / "root.yaml").write_text(
+        "name: root\ndataset: {source: 'sklearn:breast_cancer', target: target}\ntask: classification\n"
+        "metric: roc_auc\nmodel_space: [logistic_regression]\n"
+        "executor: {kind: kubernetes, host_chroot: true, command: [/usr/bin/python3]}\n"
+    )
+    dags = build_dags(tmp_path)
+    assert list(dags) == ["automl_root__invalid_config"]
+    assert "AUTOML_ALLOW_HOST_CHROOT" in (dags["automl_root__invalid_config"].doc_md or "")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"image": "{{ conn.metadata.password }}"},
+        {"labels": {"team": "{% for c in conn %}x{% endfor %}"}},
+        {"command": ["python", "{{ var.value.secret }}"]},
+        {"node_selector": {"{{ macros }}": "x"}},
+        {"service_account": "{# x #}"},
+    ],
+)
+def test_templates_in_pod_fields_are_rejected(field: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match="Jinja templates"):
+        make_config(executor={**EXECUTOR, **field})
+
+
+def test_shared_state_is_mounted_read_only_beside_a_writable_scratch(k8s_config) -> None:  # type: ignore[no-untyped-def]
+    cfg = make_config(executor={**EXECUTOR, "shared_volume_claim": "automl-state"})
+    pod = _render(cfg)
+    mounts = {m.name: m for m in pod.spec.containers[0].volume_mounts}
+    assert mounts["automl-state"].read_only is True
+    assert mounts["scratch"].mount_path == "/tmp" and not mounts["scratch"].read_only
+    volumes = {v.name: v for v in pod.spec.volumes}
+    assert volumes["automl-state"].persistent_volume_claim.claim_name == "automl-state"
+    assert volumes["scratch"].empty_dir is not None
+    assert pod.spec.security_context.seccomp_profile.type == "RuntimeDefault"  # Pod Security `restricted`
+
+
+def test_a_model_file_changed_on_the_shared_volume_is_never_unpickled(tmp_path: Path) -> None:
+    import hashlib
+    import pickle
+
+    import joblib
+
+    from automl.pipeline import Retrained
+    from automl.pipeline.model import ModelTampered, load_retrained
+
+    path = tmp_path / "model.joblib"
+    joblib.dump({"a": 1}, path)
+    retrained = Retrained(str(path), 0, 0.9, {}, hashlib.sha256(path.read_bytes()).hexdigest())
+    assert load_retrained(retrained) == {"a": 1}
+
+    class Planted:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (Path(tmp_path / "pwned").touch, ())
+
+    path.write_bytes(pickle.dumps(Planted()))  # what a trial pod with a writable mount could do
+    with pytest.raises(ModelTampered):
+        load_retrained(retrained)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_namespace_enforces_pod_security_and_trial_pods_are_fenced_off() -> None:
+    import yaml
+
+    docs = [d for p in sorted((ROOT / "docker" / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
+    ns = next(d for d in docs if d["kind"] == "Namespace")
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] in ("baseline", "restricted")
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/warn"] == "restricted"
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "automl-trial"}
+    assert policy["spec"]["ingress"] == [] and set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    blocked = [e["to"][0]["ipBlock"]["except"] for e in policy["spec"]["egress"] if "to" in e]
+    assert blocked == [["169.254.169.254/32"]]
 
 
 def test_kubernetes_executor_dag_maps_pods(k8s_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -114,7 +114,7 @@ def test_triggered_run_succeeds_under_the_scheduler(tmp_path: Path, monkeypatch:
         from automl.study import open_study, progress
 
         config = load_config(TEST_DAGS / "studies" / "tiny.yaml")
-        name = study_name_for(config, run["dag_run_id"])
+        name = study_name_for(config.with_overrides({"n_trials": 6, "trials_per_slot": 1}), run["dag_run_id"])
         assert progress(open_study(config, name)).finished == 6
         parent = tracking.find_parent_run(config, name)
         assert parent is not None

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from automl.config.base import _Strict
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a value (keys of mappings included)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 class ExecutorConfig(_Strict):
@@ -43,11 +54,24 @@ class ExecutorConfig(_Strict):
     host_network: bool = Field(False, description="pods share the node's network (reach services on its 127.0.0.1)")
     host_chroot: bool = Field(
         False,
-        description="DEV/TEST ONLY (single-node clusters such as ../shared/k8s-local): instead of the image's "
+        description="DEV/TEST ONLY, and only where the operator sets AUTOML_ALLOW_HOST_CHROOT=1 for Airflow "
+        "(single-node clusters such as ../shared/k8s-local): instead of the image's "
         "Python, mount the node's / at /host and chroot into it, running `command` (an absolute path of an "
         "interpreter on the node). chroot needs root, so such pods run as uid 0 with every capability dropped "
         "but SYS_CHROOT; never use it on a shared cluster",
     )
+
+    @model_validator(mode="after")
+    def _no_templates(self) -> ExecutorConfig:
+        """Pod fields are Jinja-templated by Airflow: a study file must not render ``{{ conn.X.password }}``."""
+        bad = [
+            name
+            for name, value in self.model_dump().items()
+            if any(("{{" in s or "{%" in s or "{#" in s) for s in _strings(value))
+        ]
+        if bad:
+            raise ValueError(f"{bad}: '{{{{', '{{%' and '{{#' (Jinja templates) are not allowed in pod fields")
+        return self
 
     @model_validator(mode="after")
     def _chroot(self) -> ExecutorConfig:

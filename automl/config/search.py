@@ -16,6 +16,12 @@ class BudgetConfig(_Strict):
     timeout_s: int | None = Field(None, ge=1, description="time budget for the trial phase")
     parallelism: int = Field(2, ge=1, le=1024, description="trial slots running at once")
     trials_per_slot: int = Field(1, ge=1, le=1000, description="trials each slot runs one after another")
+    max_failed_trials: int | None = Field(
+        None,
+        ge=1,
+        description="once this many trials failed, no further trial starts and the run fails "
+        "(default: more than half of n_trials: n_trials // 2 + 1)",
+    )
     cv_folds: int = Field(3, ge=2, le=20, description="cross-validation folds per trial")
     max_rounds: int = Field(300, ge=1, le=100_000, description="LightGBM: most boosting rounds per fold")
     report_every: int = Field(10, ge=1, description="LightGBM: rounds between intermediate reports")
@@ -29,6 +35,11 @@ class BudgetConfig(_Strict):
         "the best value by more than min_delta; the reason is a tag of the MLflow parent run (single-objective)",
     )
     min_delta: float = Field(0.0, ge=0.0, description="patience: the smallest change of the best value that counts")
+
+    @property
+    def failure_budget(self) -> int:
+        """Failed trials that stop the study (``max_failed_trials``, else more than half of ``n_trials``)."""
+        return self.max_failed_trials if self.max_failed_trials is not None else self.n_trials // 2 + 1
 
 
 class PruningConfig(_Strict):

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+import automl.config.envrefs as envrefs
 from automl.config.base import ConfigError, Direction, SamplerName, TaskType, _Strict, format_errors
 from automl.config.dataset import DatasetConfig, FeaturesConfig
 from automl.config.executor import ExecutorConfig
@@ -22,13 +23,26 @@ from automl.metrics.registry import METRICS, metric_names
 from automl.paths import state_dir
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 class RegistryConfig(_Strict):
     """Where the final model is registered in MLflow."""
 
-    model_name: str | None = Field(None, description="registered model name (default: automl-<study name>)")
+    model_name: str | None = Field(
+        None,
+        description="registered model name: 1-128 letters, digits, '_', '-', '.' (default: automl-<study name>); "
+        "a model registered by another study config is refused",
+    )
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name(cls, v: str | None) -> str | None:
+        if v is not None and not _MODEL_NAME_RE.match(v):
+            raise ValueError(
+                "must be 1-128 characters of letters, digits, '_', '-', '.', starting with a letter or digit"
+            )
+        return v
 
 
 class StudyConfig(_Strict):
@@ -61,7 +75,21 @@ class StudyConfig(_Strict):
     storage_retry_s: int = Field(
         120, ge=0, le=3600, description="workers retry a storage outage with backoff for this long, then fail"
     )
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default SQLite in the state dir")
+    storage_conn_id: str | None = Field(
+        None,
+        description="Airflow connection holding the study storage (Airflow only; its secrets backends apply): "
+        "resolved by the plugin into the tasks' environment, never written; outside Airflow set AUTOML_STORAGE",
+    )
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default SQLite in the state dir. Credentials through "
+        "MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN, never in the URL",
+    )
+    tracking_conn_id: str | None = Field(
+        None,
+        description="Airflow connection of the MLflow server (host, login, password; Airflow only): resolved by "
+        "the plugin into MLFLOW_TRACKING_URI/USERNAME/PASSWORD of the tasks' environment; outside Airflow set those",
+    )
     mlflow_live_trials: Literal["all", "unpruned", "none"] = Field(
         "unpruned",
         description="which trials the workers log to MLflow as they end (the rest reach MLflow when the study "
@@ -111,22 +139,17 @@ class StudyConfig(_Strict):
 
     @field_validator("storage", "tracking_uri")
     @classmethod
-    def _expand_env(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-
-        def repl(m: re.Match[str]) -> str:
-            if m.group(1) not in os.environ:
-                raise ValueError(f"refers to environment variable {m.group(1)}, which is not set")
-            return os.environ[m.group(1)]
-
-        return _ENV_RE.sub(repl, v)
+    def _env_refs(cls, v: str | None) -> str | None:
+        """``${VAR}`` stays unexpanded (it is what gets written); the names are checked, and set."""
+        if v is not None:
+            envrefs.expand(v)
+        return v
 
     @field_validator("storage")
     @classmethod
     def _storage_scheme(cls, v: str | None) -> str | None:
         if v is not None:
-            check_storage_url(v)
+            check_storage_url(envrefs.expand(v))
         return v
 
     @model_validator(mode="after")
@@ -176,6 +199,9 @@ class StudyConfig(_Strict):
             )
         if self.multi_objective is not None and self.metric in METRICS:
             problems.extend(self._multi_objective_problems(self.multi_objective))
+        for key in ("storage", "tracking_uri"):
+            if getattr(self, key) and getattr(self, key.replace("_uri", "") + "_conn_id"):
+                problems.append(f"{key}: give it or {key.replace('_uri', '')}_conn_id, not both")
         if self.executor.kind == "kubernetes" and self.executor.secret_name:
             for key in ("storage", "tracking_uri"):
                 if getattr(self, key):  # it would be written, expanded, into the run's config file that pods read
@@ -240,11 +266,34 @@ class StudyConfig(_Strict):
 
     @property
     def storage_url(self) -> str:
-        return self.storage or default_storage_url()
+        """The study storage URL, ``${VAR}`` expanded (may hold a credential: never write it)."""
+        if self.storage:
+            return self._expanded(self.storage, "storage")
+        if self.storage_conn_id and not os.environ.get("AUTOML_STORAGE"):
+            raise ConfigError(
+                f"storage_conn_id {self.storage_conn_id!r} is resolved by Airflow's tasks; outside Airflow "
+                "set AUTOML_STORAGE"
+            )
+        return default_storage_url()
 
     @property
     def mlflow_uri(self) -> str:
-        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+        """The MLflow tracking URI, ``${VAR}`` expanded."""
+        if self.tracking_uri:
+            return self._expanded(self.tracking_uri, "tracking_uri")
+        if self.tracking_conn_id and not os.environ.get("MLFLOW_TRACKING_URI"):
+            raise ConfigError(
+                f"tracking_conn_id {self.tracking_conn_id!r} is resolved by Airflow's tasks; outside Airflow "
+                "set MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_USERNAME/PASSWORD or TOKEN)"
+            )
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+    @staticmethod
+    def _expanded(value: str, key: str) -> str:
+        try:
+            return envrefs.expand(value)
+        except ValueError as err:
+            raise ConfigError(f"{key}: {err}") from None
 
     @property
     def experiment_name(self) -> str:

@@ -9,6 +9,7 @@ at parse time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from functools import cached_property
@@ -79,8 +80,15 @@ class RunContext:
 
 
 def study_name_for(config: StudyConfig, run_id: str) -> str:
-    """One study per run: config name + run id."""
-    return f"{config.name}__{safe_name(run_id)}"
+    """One study per run and effective config: ``<config name>__<run id, readable part>__<hash>``.
+
+    The hash covers the whole run id and the effective config (the trigger form applied), so a long
+    run id, a run id chosen to look like another's, or config names that overlap as prefixes never
+    share a study; a changed config is a new study. The data's fingerprint is checked when the study
+    is reopened (:func:`automl.study.create_or_open`).
+    """
+    digest = hashlib.sha256(f"{run_id}\0{config.model_dump_json()}".encode()).hexdigest()[:16]
+    return f"{config.name}__{safe_name(run_id)[:60]}__{digest}"
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -100,6 +108,7 @@ class LoadedData(Artifact):
     holdout: str
     summary: dict[str, Any]
     meta: dict[str, Any]
+    fingerprint: str = ""
 
     def context(self, runner: dict[str, str] | None = None) -> RunContext:
         return RunContext(self.config_path, self.study_name, dict(runner or {}))
@@ -165,6 +174,17 @@ class PassReport(Artifact):
 
 
 @dataclass(frozen=True)
+class SearchChecked(Artifact):
+    """``check_search``: the search reached its trial budget (or its deadline) within its failure budget."""
+
+    complete: int
+    pruned: int
+    failed: int
+    n_trials: int
+    deadline_reached: bool
+
+
+@dataclass(frozen=True)
 class Retrained(Artifact):
     """``retrain_best``: the chosen configuration refitted on all training rows."""
 
@@ -172,6 +192,7 @@ class Retrained(Artifact):
     best_trial: int
     best_cv: float
     best_params: dict[str, Any]
+    model_sha256: str = ""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
@@ -26,8 +27,10 @@ def load_data(ctx: RunContext) -> LoadedData:
     if config.dataset.relational:
         tables = load_relational(config)  # checks every table, column and relationship
         frame = validate(tables[str(config.dataset.target_table)].frame, config)
+        fingerprint = data_fingerprint(frame, *(t.frame for t in tables.values()))
     else:
         frame = validate(read_dataset(config.dataset.source or ""), config)  # fails before anything is written
+        fingerprint = data_fingerprint(frame)
     ctx.save_config()
     out = ctx.out
     split, summary = split_holdout(frame, config, out), summarize(frame, config)
@@ -53,4 +56,17 @@ def load_data(ctx: RunContext) -> LoadedData:
         holdout=str(split.holdout_path),
         summary=summary,
         meta=meta,
+        fingerprint=fingerprint,
     )
+
+
+def data_fingerprint(*frames: pd.DataFrame) -> str:
+    """A hash of the rows, columns and types of the data (a re-run on changed data must not reuse a study)."""
+    h = hashlib.sha256()
+    for frame in frames:
+        h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+        try:
+            h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        except TypeError:  # cells pandas cannot hash (lists, dicts): their text
+            h.update(frame.to_csv(index=False).encode())
+    return h.hexdigest()[:32]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import logging
 import time
@@ -31,7 +33,15 @@ from automl.multiobjective.study import (
     study_hypervolume,
 )
 from automl.objective import fit_final
-from automl.pipeline.artifacts import HoldoutResult, Registered, Retrained, RunContext, SelectedFeatures, StudyHandle
+from automl.pipeline.artifacts import (
+    HoldoutResult,
+    Registered,
+    Retrained,
+    RunContext,
+    SearchChecked,
+    SelectedFeatures,
+    StudyHandle,
+)
 from automl.plots import write_study_plots
 from automl.study import STOP_REASON, open_study, progress
 
@@ -40,8 +50,9 @@ log = logging.getLogger("automl.pipeline")
 PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "lightgbm==4.7.0", "pandas<3", "numpy<2.5"]
 
 
-def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures) -> Retrained:
-    """Sync every trial to MLflow, then refit the best configuration on all training rows."""
+def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures, checked: SearchChecked) -> Retrained:
+    """Sync every trial to MLflow, then refit the best configuration on all training rows (``checked``: the
+    watcher passed the search)."""
     config, parent = ctx.config, study.parent_run_id
     s = open_study(config, ctx.study_name)
     synced = tracking.sync_trials(config, parent, s)
@@ -69,6 +80,7 @@ def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures
     tmp = model_path.with_suffix(".tmp")
     joblib.dump(model, tmp)
     tmp.replace(model_path)
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
     best_cv = float(best.values[config.objective_names.index(config.metric)])
     tracking.log_parent_results(
         config,
@@ -83,7 +95,28 @@ def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures
         },
         params={f"best.{k}": v for k, v in best.params.items()} | {"best_trial": best.number},
     )
-    return Retrained(model_path=str(model_path), best_trial=best.number, best_cv=best_cv, best_params=best.params)
+    return Retrained(
+        model_path=str(model_path),
+        best_trial=best.number,
+        best_cv=best_cv,
+        best_params=best.params,
+        model_sha256=digest,
+    )
+
+
+class ModelTampered(RuntimeError):
+    """The model file is not the one ``retrain_best`` wrote."""
+
+
+def load_retrained(retrained: Retrained) -> Any:
+    """The model ``retrain_best`` wrote, unpickled only if its bytes are exactly those (the hash travels in
+    XCom, which no trial pod can write): a file changed on the shared volume is refused, never loaded."""
+    data = Path(retrained.model_path).read_bytes()
+    if not retrained.model_sha256 or hashlib.sha256(data).hexdigest() != retrained.model_sha256:
+        raise ModelTampered(
+            f"{retrained.model_path} is not the model retrain_best wrote (its SHA-256 differs); refusing to load it"
+        )
+    return joblib.load(io.BytesIO(data))
 
 
 def _pareto_report(
@@ -134,7 +167,7 @@ def evaluate_holdout(
 ) -> HoldoutResult:
     """Score the retrained model once on the untouched holdout."""
     config = ctx.config
-    model = joblib.load(retrained.model_path)
+    model = load_retrained(retrained)
     holdout = pd.read_parquet(features.holdout)
     target = config.dataset.target
     X_holdout = prepare_frame(holdout.drop(columns=[target]))
@@ -177,6 +210,37 @@ def _no_airflow_alias_warnings() -> Iterator[None]:
         yield
 
 
+OWNER_TAG = "automl.study_config"
+
+
+class ModelOwnedElsewhere(RuntimeError):
+    """The registered model belongs to another study config (another team's model)."""
+
+
+def _check_model_owner(c: Any, name: str, config_name: str) -> None:
+    """A registered model takes versions from the study config that made it, and from no other.
+
+    The model is created here, tagged with its owner; a model without the tag (registered before
+    owners were recorded) is claimed by the first config that registers into it.
+    """
+    try:
+        model = c.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        try:
+            c.create_registered_model(name, tags={OWNER_TAG: config_name})
+            return
+        except mlflow.exceptions.MlflowException:
+            model = c.get_registered_model(name)  # created concurrently
+    owner = (model.tags or {}).get(OWNER_TAG)
+    if owner is None:
+        c.set_registered_model_tag(name, OWNER_TAG, config_name)
+    elif owner != config_name:
+        raise ModelOwnedElsewhere(
+            f"registered model {name!r} belongs to study config {owner!r}, not {config_name!r}: "
+            "choose another registry.model_name"
+        )
+
+
 def register_model(
     ctx: RunContext, study: StudyHandle, retrained: Retrained, features: SelectedFeatures, holdout: HoldoutResult
 ) -> Registered:
@@ -184,12 +248,13 @@ def register_model(
     config, parent = ctx.config, study.parent_run_id
     c = tracking.client(config)
     name = config.registered_model_name
+    _check_model_owner(c, name, config.name)
     existing = [v for v in c.search_model_versions(f"name = '{name}'") if v.run_id == parent]
     if existing:
         version = existing[0].version
         log.info("model %s version %s already registered by this run", name, version)
     else:
-        model = joblib.load(retrained.model_path)
+        model = load_retrained(retrained)
         with _no_airflow_alias_warnings(), tracking.global_uri(config), mlflow.start_run(run_id=parent):
             import mlflow.sklearn as mlflow_sklearn  # heavy, used here only; imports skops (scans modules)
             import skops.io

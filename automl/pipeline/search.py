@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +20,14 @@ from optuna.trial import FrozenTrial
 from automl import tracking
 from automl.families.space import effective_space
 from automl.meta.knowledge import kb_tags, warm_start
-from automl.pipeline.artifacts import LoadedData, PassReport, RunContext, SelectedFeatures, StudyHandle
+from automl.pipeline.artifacts import (
+    LoadedData,
+    PassReport,
+    RunContext,
+    SearchChecked,
+    SelectedFeatures,
+    StudyHandle,
+)
 from automl.pruning.control import enforce, force_prune, overdue_stops
 from automl.redact import redact
 from automl.study import create_or_open, open_study, progress
@@ -32,7 +40,7 @@ def create_study(ctx: RunContext, data: LoadedData, features: SelectedFeatures) 
     """Create (or reopen) the Optuna study and the MLflow parent run; list the trial slots."""
     config, study_name = ctx.config, ctx.study_name
     tracking.check_reachable(config)  # both ends answer before anything is created: no half-made run
-    study = create_or_open(config, study_name)
+    study = create_or_open(config, study_name, data.fingerprint or None)
     report = json.loads(Path(features.report).read_text())
     parent = tracking.start_parent_run(
         config,
@@ -67,6 +75,37 @@ def create_study(ctx: RunContext, data: LoadedData, features: SelectedFeatures) 
         slots=list(range(config.n_slots)),
         warm_start=len(seeded),
     )
+
+
+class SearchIncomplete(RuntimeError):
+    """The search did not do the work the run would report: nothing is retrained or registered."""
+
+
+def check_search(ctx: RunContext, study: StudyHandle) -> SearchChecked:
+    """The watcher: after every slot ended, the run goes on only if the study reached its trial budget
+    (or its deadline) with fewer failed trials than ``budget.max_failed_trials``; otherwise it fails here."""
+    config = ctx.config
+    s = open_study(config, ctx.study_name)
+    p = progress(s)
+    n, budget = config.budget.n_trials, config.budget.failure_budget
+    deadline = s.user_attrs.get("deadline")
+    timed_out = deadline is not None and time.time() >= float(deadline)
+    problems = []
+    if p.failed >= budget:
+        problems.append(f"{p.failed} trials failed; the failure budget (budget.max_failed_trials) is {budget}")
+    if p.finished < n and not timed_out:
+        problems.append(
+            f"only {p.finished} of {n} trials ended before the time budget (a trial slot failed or was killed "
+            "past its retries, or stopped on the failure budget)"
+        )
+    if p.complete == 0:
+        problems.append("no trial completed")
+    if problems:
+        raise SearchIncomplete(f"study {ctx.study_name}: {'; '.join(problems)} ({p.line()}); nothing is registered")
+    log.info(
+        "search checked: %s (%d of %d trials%s)", p.line(), p.finished, n, ", deadline reached" if timed_out else ""
+    )
+    return SearchChecked(complete=p.complete, pruned=p.pruned, failed=p.failed, n_trials=n, deadline_reached=timed_out)
 
 
 def pruning_pass(ctx: RunContext, stop_process: Callable[[FrozenTrial], list[str]] | None = None) -> PassReport:

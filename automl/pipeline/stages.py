@@ -3,7 +3,8 @@
 ::
 
     load_data -> generate_features -> select_features -> create_study
-        -> [run_trial slots (N) || pruning pass] -> retrain_best -> evaluate_holdout -> register_model
+        -> [run_trial slots (N) || pruning pass] -> check_search -> retrain_best -> evaluate_holdout
+        -> register_model
 
 Two things run this list and nothing else wires the chain: the Airflow factory
 (``automl_airflow.factory``: one task per stage, the search as mapped slots beside the
@@ -30,9 +31,11 @@ from automl.pipeline.artifacts import (
     Registered,
     Retrained,
     RunContext,
+    SearchChecked,
     SelectedFeatures,
     StudyHandle,
 )
+from automl.redact import redact_text
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,13 @@ class Stage:
 
     def run(self, ctx: RunContext, outputs: Mapping[str, Artifact]) -> Artifact:
         """Call the stage with its inputs taken from ``outputs`` (stage name -> artifact)."""
-        result = self.function(ctx, **{param: outputs[stage] for param, stage in self.inputs.items()})
+        try:
+            result = self.function(ctx, **{param: outputs[stage] for param, stage in self.inputs.items()})
+        except Exception as err:  # a library's message may quote a URL with its credentials (MLflow's do)
+            clean = redact_text(str(err))
+            if clean != str(err):
+                raise RuntimeError(f"{type(err).__name__}: {clean}") from None
+            raise
         if not isinstance(result, self.output):
             raise TypeError(f"stage {self.name} returned {type(result).__name__}, not {self.output.__name__}")
         return result
@@ -111,12 +120,19 @@ PIPELINE: tuple[Step, ...] = (
     ),
     Search(),
     Stage(
+        "check_search",
+        "automl.pipeline.search:check_search",
+        SearchChecked,
+        inputs={"study": "create_study"},
+        study_links=True,
+        trigger_rule="all_done",  # after every slot ended, whatever each slot's state: it judges the study
+    ),
+    Stage(
         "retrain_best",
         "automl.pipeline.model:retrain_best",
         Retrained,
-        inputs={"study": "create_study", "features": "select_features"},
+        inputs={"study": "create_study", "features": "select_features", "checked": "check_search"},
         study_links=True,
-        trigger_rule="all_done",  # after every slot ended, whatever each slot's state
     ),
     Stage(
         "evaluate_holdout",

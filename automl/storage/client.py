@@ -24,6 +24,11 @@ class ProxyClient(GrpcProxyClientBase):
     """Optuna's proxy client, asking our proxy for WAITING trials only (one cheap query) when
     ``study.ask()`` looks for a queued trial; against a plain Optuna proxy it behaves as Optuna's."""
 
+    def new_channel(self) -> Any:
+        from automl.storage.proxy_auth import client_channel
+
+        return client_channel(self._host, self._port)
+
     def on_channel(self, channel: Any) -> None:
         self._extras = channel.unary_unary(EXTRAS_METHOD)
         self._extras_ok = True

@@ -189,12 +189,26 @@ class RDBStorageBase(optuna.storages.RDBStorage):
 # Optuna's gRPC modules import grpc (~70 ms): only the proxy and its clients need them, so they
 # are imported where used.
 def make_grpc_server(
-    storage: optuna.storages.BaseStorage, host: str, port: int, thread_pool: ThreadPoolExecutor | None = None
+    storage: optuna.storages.BaseStorage,
+    host: str,
+    port: int,
+    thread_pool: ThreadPoolExecutor | None = None,
+    interceptors: tuple[Any, ...] = (),
+    credentials: Any = None,
 ) -> Any:
-    """Optuna's gRPC storage server (not started) serving ``storage``."""
-    from optuna.storages._grpc.server import make_server
+    """Optuna's gRPC storage service (not started) serving ``storage``, behind ``interceptors`` (the
+    token check), on a TLS port when ``credentials`` are given."""
+    import grpc
+    from optuna.storages._grpc.auto_generated import api_pb2_grpc
+    from optuna.storages._grpc.servicer import OptunaStorageProxyService
 
-    return make_server(storage, host, port, thread_pool)
+    server = grpc.server(thread_pool or ThreadPoolExecutor(max_workers=10), interceptors=list(interceptors))
+    api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(storage), server)
+    if credentials is not None:
+        server.add_secure_port(f"{host}:{port}", credentials)
+    else:
+        server.add_insecure_port(f"{host}:{port}")
+    return server
 
 
 def trials_reply(trials: list[FrozenTrial]) -> bytes:
@@ -214,12 +228,34 @@ def trials_from_reply(data: bytes) -> list[FrozenTrial]:
 
 
 class GrpcProxyClientBase(optuna.storages.GrpcStorageProxy):
-    """Optuna's gRPC client with a hook called with its channel whenever it (re)connects
-    (on creation and after unpickling), to add RPCs on the same channel."""
+    """Optuna's gRPC client on a channel of our making (``new_channel``: TLS, the token), with a hook
+    called with the channel whenever it (re)connects (on creation and after unpickling)."""
 
-    def _setup(self) -> None:
-        super()._setup()
+    def _setup(self) -> None:  # Optuna's own _setup, on our channel
+        from optuna.storages._grpc.auto_generated import api_pb2_grpc
+        from optuna.storages._grpc.client import GrpcClientCache
+
+        self._channel = self.new_channel()
+        self._stub = api_pb2_grpc.StorageServiceStub(self._channel)
+        self._cache = GrpcClientCache(self._stub)
         self.on_channel(self._channel)
+
+    def new_channel(self) -> Any:
+        """Hook: a new ``grpc.Channel`` to the server."""
+        from optuna.storages._grpc.client import create_insecure_channel
+
+        return create_insecure_channel(self._host, self._port)
+
+    def wait_server_ready(self, timeout: float | None = None) -> None:
+        import grpc
+
+        channel = self.new_channel()
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError as err:
+            raise ConnectionError("GRPC connection timeout") from err
+        finally:
+            channel.close()
 
     def on_channel(self, channel: Any) -> None:
         """Hook: the client's new ``grpc.Channel``."""

@@ -9,7 +9,6 @@ pydantic) and the pipeline's declaration (standard library). Every heavy import 
 from __future__ import annotations
 
 import logging
-import subprocess
 from pathlib import Path
 from typing import Any, get_args
 
@@ -132,23 +131,6 @@ registered model `{config.registered_model_name}`.
 """
 
 
-def _run_worker(cmd: list[str]) -> dict[str, Any]:
-    """Run the worker command, streaming its output into the task log; return its slot result."""
-    from automl.worker import parse_slot_result
-
-    log.info("running: %s", " ".join(cmd))
-    result: dict[str, Any] = {}
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.info("%s", line.rstrip())
-            result = parse_slot_result(line) or result
-        rc = proc.wait()
-    if rc != 0:
-        raise RuntimeError(f"trial worker exited with status {rc}")
-    return result
-
-
 def _runner_meta(dag_run: Any) -> dict[str, str]:
     """Who runs the stage: the DAG run's ids and its page in the Airflow UI (the MLflow parent run links back)."""
     from automl.urls import airflow_dag_run_url, airflow_ui_base
@@ -178,13 +160,18 @@ def _stage_task(config: StudyConfig, stage: Stage, source: Path) -> Any:
         dag_run: Any = None,
     ) -> dict[str, Any]:
         from automl.pipeline import RunContext, study_name_for
+        from automl_airflow.connections import apply_connections
 
-        resume = (params or {}).get("resume_study")
-        runner, name = _runner_meta(dag_run), resume or study_name_for(config, str(run_id))
+        apply_connections(config)  # credentials into this process's environment (and the workers'), nowhere else
+        params = params or {}
+        resume = params.get("resume_study")
+        runner = _runner_meta(dag_run)
+        # every stage derives the same name: from the form's values as given (templates unrendered)
+        name = resume or study_name_for(effective_config(config, params, source.parent), str(run_id))
         if stage is FIRST:  # the data source: templates rendered for this run, a connection resolved
             from airflow.sdk import get_current_context
 
-            rendered = render_source_params(params or {}, get_current_context())
+            rendered = render_source_params(params, get_current_context())
             cfg = effective_config(config, rendered, source.parent)
             if resume:  # n_trials more trials in that study (and its MLflow parent run)
                 from automl.study import prepare_resume
@@ -258,8 +245,11 @@ def _local_trials(config: StudyConfig, study: Any, task_id: str) -> Any:
     )
     def run_trial(slot: int, study: dict[str, Any]) -> dict[str, Any]:
         from automl.worker import worker_command
+        from automl_airflow.connections import apply_connections
+        from automl_airflow.slots import run_worker
 
-        result = _run_worker(
+        apply_connections(config)
+        result = run_worker(
             worker_command(study["study_name"], slot, study["config_path"], study["train"], study["parent_run_id"])
         )
         return {**result, "slot": slot}  # trial numbers and child run ids: the "MLflow run" link
@@ -321,7 +311,7 @@ def build_dags(studies_dir: Path) -> dict[str, DAG]:
         if isinstance(config, StudyConfig):
             try:
                 d = build_dag(config, path)
-            except Exception as err:  # noqa: BLE001 - one bad study must not hide the others
+            except Exception as err:  # noqa: BLE001 - one bad study must not hide the others (host_chroot refused, ...)
                 config = ConfigError(f"invalid study config {path}: cannot build its DAG: {err}")
         if isinstance(config, ConfigError):
             log.error("%s", config)

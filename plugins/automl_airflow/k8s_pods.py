@@ -6,8 +6,11 @@ named in the config, as environment variables; the pod spec and command line
 carry paths and names only. Pods run as non-root with a read-only root
 filesystem, a writable ``/tmp`` scratch volume, and resource limits always set.
 
-``executor.host_chroot`` (development clusters only, e.g. ``../shared/k8s-local``)
-runs the node's own interpreter from a small image by ``chroot``-ing into the
+The shared state is mounted read-only in pods (plus their own writable ``/tmp``): nothing a
+trial pod can write is read back and deserialized by the scheduler's tasks.
+
+``executor.host_chroot`` (development clusters only, e.g. ``../shared/k8s-local``, and only
+when the operator sets ``AUTOML_ALLOW_HOST_CHROOT=1``) runs the node's own interpreter from a small image by ``chroot``-ing into the
 node's ``/``: the one case where a pod runs as uid 0, with every capability
 dropped but ``SYS_CHROOT``.
 
@@ -18,13 +21,15 @@ of a trial that ignored its stop signal (selected by the study and slot labels).
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any
 
-from automl.config import StudyConfig
+from automl.config import ConfigError, StudyConfig
 
 SCRATCH = "/tmp"
 HOST_ROOT = "/host"
+ALLOW_HOST_CHROOT_ENV = "AUTOML_ALLOW_HOST_CHROOT"  # the operator's switch; never a study file's
 POD_NAME_ENV = "AUTOML_POD_NAME"  # the worker records it on its trial (downward API)
 log = logging.getLogger(__name__)
 
@@ -56,7 +61,11 @@ def _security(config: StudyConfig) -> tuple[Any, Any]:
         )
         return pod, container
     pod = k8s.V1PodSecurityContext(
-        run_as_non_root=True, run_as_user=ex.run_as_user, run_as_group=ex.run_as_user, fs_group=ex.run_as_user
+        run_as_non_root=True,
+        run_as_user=ex.run_as_user,
+        run_as_group=ex.run_as_user,
+        fs_group=ex.run_as_user,
+        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),  # Pod Security `restricted`
     )
     container = k8s.V1SecurityContext(
         run_as_non_root=True,
@@ -75,6 +84,11 @@ def pod_operator_kwargs(config: StudyConfig) -> dict[str, Any]:
     from automl.paths import state_dir
 
     ex = config.executor
+    if ex.host_chroot and os.environ.get(ALLOW_HOST_CHROOT_ENV) != "1":
+        raise ConfigError(
+            f"executor.host_chroot runs trial pods as root with the node's filesystem: the operator must enable "
+            f"it ({ALLOW_HOST_CHROOT_ENV}=1 in the scheduler's and DAG processor's environment); a study file cannot"
+        )
     limits = {"cpu": ex.cpu_limit, "memory": ex.memory_limit}
     if ex.gpus:
         limits["nvidia.com/gpu"] = str(ex.gpus)
@@ -92,7 +106,9 @@ def pod_operator_kwargs(config: StudyConfig) -> dict[str, Any]:
             else {"host_path": k8s.V1HostPathVolumeSource(path=ex.shared_host_path, type="Directory")}
         )
         volumes.append(k8s.V1Volume(name="automl-state", **source))
-        mounts.append(k8s.V1VolumeMount(name="automl-state", mount_path=str(state_dir())))
+        # read-only: a trial reads the run's config and training matrix and writes nothing the
+        # scheduler's tasks read back (its results go to the study storage; its scratch is /tmp)
+        mounts.append(k8s.V1VolumeMount(name="automl-state", mount_path=str(state_dir()), read_only=True))
     pod_security, container_security = _security(config)
     env = [
         k8s.V1EnvVar(name=name, value=value)

@@ -50,9 +50,11 @@ class StudyProgressSensor(BaseSensorOperator):
         from automl.pipeline import RunContext
         from automl.pipeline.search import pruning_pass
         from automl.storage import is_transient
+        from automl_airflow.connections import apply_connections
 
         ctx = RunContext(self.study["config_path"], self.study["study_name"])
         config = ctx.config
+        apply_connections(config)
         reaper = None
         if config.executor.kind == "kubernetes":
             from automl_airflow.k8s_pods import TrialPodReaper

@@ -29,6 +29,7 @@ def test_every_input_is_an_earlier_stage_of_the_declared_type() -> None:
         "select_features",
         "create_study",
         "run_trial",
+        "check_search",
         "retrain_best",
         "evaluate_holdout",
         "register_model",

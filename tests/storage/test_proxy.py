@@ -25,9 +25,10 @@ def _port() -> int:
 
 
 @pytest.fixture
-def proxy(tmp_path: Path) -> Iterator[str]:
+def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     port = _port()
-    server = start_server(f"sqlite:///{tmp_path / 'behind.db'}", "127.0.0.1", port, threads=4)
+    monkeypatch.setenv("AUTOML_PROXY_TOKEN", "test-token")  # what the clients send
+    server = start_server(f"sqlite:///{tmp_path / 'behind.db'}", "127.0.0.1", port, threads=4, token="test-token")
     try:
         yield f"grpc://127.0.0.1:{port}"
     finally:
