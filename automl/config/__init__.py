@@ -21,7 +21,7 @@ from automl.config.loading import config_from_json, load_config, parse_config
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig, ObjectiveConfig
 from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
 from automl.config.storage import STORAGE_SCHEMES, check_storage_url, default_storage_url, grpc_address
-from automl.config.study import RegistryConfig, StudyConfig
+from automl.config.study import RegistryConfig, ScoringConfig, StudyConfig
 
 __all__ = [
     "MEASURES",
@@ -41,6 +41,7 @@ __all__ = [
     "RegistryConfig",
     "RelationshipConfig",
     "SamplerName",
+    "ScoringConfig",
     "StudyConfig",
     "TableConfig",
     "TaskType",

@@ -26,6 +26,34 @@ class RegistryConfig(_Strict):
     """Where the final model is registered in MLflow."""
 
     model_name: str | None = Field(None, description="registered model name (default: automl-<study name>)")
+    auto_promote: bool = Field(
+        True,
+        description="move the 'champion' alias to a new version that beats the champion on the new run's holdout "
+        "(false: an operator moves it by hand; runs only report what they would have done)",
+    )
+    promote_margin: float = Field(
+        0.0,
+        ge=0.0,
+        description="how much better (in the metric's units) a new version must score than the champion, both on "
+        "the new run's holdout, to take the 'champion' alias",
+    )
+
+
+class ScoringConfig(_Strict):
+    """Batch scoring with the champion model: a DAG that runs after each registered model and on a schedule."""
+
+    source: str = Field(description="the rows to score: a CSV or Parquet path (relative: to the project folder)")
+    output: str = Field(description="where predictions go: a CSV or Parquet path, replaced atomically each run")
+    schedule: str | None = Field(
+        None, description="cron schedule of the scoring DAG besides the model Asset (default: only after training)"
+    )
+
+    @field_validator("source", "output")
+    @classmethod
+    def _file_kind(cls, v: str) -> str:
+        if not v.lower().endswith((".csv", ".parquet", ".pq")):
+            raise ValueError("must be a path ending in .csv or .parquet")
+        return v
 
 
 class StudyConfig(_Strict):
@@ -64,6 +92,9 @@ class StudyConfig(_Strict):
     warm_start: WarmStartConfig = Field(WarmStartConfig(), description="seeding from similar past studies")
     executor: ExecutorConfig = Field(ExecutorConfig(), description="where trial slots run")
     registry: RegistryConfig = Field(RegistryConfig(), description="MLflow model registration")
+    scoring: ScoringConfig | None = Field(
+        None, description="batch scoring with the champion model (a scoring DAG per study; default: none)"
+    )
     multi_objective: MultiObjectiveConfig | None = Field(
         None, description="Pareto search over the metric and measured costs (default: single-objective)"
     )

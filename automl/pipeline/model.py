@@ -6,9 +6,6 @@ import csv
 import json
 import logging
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +13,7 @@ import joblib
 import mlflow
 import optuna
 import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
 
 from automl import tracking
 from automl.config import StudyConfig
@@ -23,6 +21,9 @@ from automl.families.space import prepare_frame
 from automl.measure import latency_batch, model_costs
 from automl.meta.knowledge import record_study
 from automl.metrics.scoring import score
+from automl.model import AutoMLModel, champion
+from automl.model.build import log_pyfunc, write_model_files
+from automl.model.importance import raw_importance, write_importance
 from automl.multiobjective.study import (
     constraint_values,
     pareto_rows,
@@ -31,13 +32,19 @@ from automl.multiobjective.study import (
     study_hypervolume,
 )
 from automl.objective import fit_final
-from automl.pipeline.artifacts import HoldoutResult, Registered, Retrained, RunContext, SelectedFeatures, StudyHandle
+from automl.pipeline.artifacts import (
+    HoldoutResult,
+    LoadedData,
+    Registered,
+    Retrained,
+    RunContext,
+    SelectedFeatures,
+    StudyHandle,
+)
 from automl.plots import write_study_plots
 from automl.study import open_study, progress
 
 log = logging.getLogger("automl.pipeline")
-
-PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "lightgbm==4.7.0", "pandas<3", "numpy<2.5"]
 
 
 def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures) -> Retrained:
@@ -158,54 +165,48 @@ def evaluate_holdout(
     )
 
 
-@contextmanager
-def _no_airflow_alias_warnings() -> Iterator[None]:
-    """Silence Airflow's deprecated-alias warnings while skops serializes the model.
-
-    skops looks up the module of every SciPy ufunc by reading that name on every loaded module (when
-    ``skops.io`` is imported and when it serializes); inside an Airflow task that touches Airflow's
-    deprecated module aliases, each raising a warning (about 1,100 lines per model). They are about
-    Airflow's import paths, not about the model: exactly those are ignored here, nothing else. Import
-    skops (and ``mlflow.sklearn``, which imports it) inside this context.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"The `airflow\.[^`]*` (attribute )?is deprecated", category=FutureWarning
-        )
-        yield
-
-
 def register_model(
-    ctx: RunContext, study: StudyHandle, retrained: Retrained, features: SelectedFeatures, holdout: HoldoutResult
+    ctx: RunContext,
+    data: LoadedData,
+    study: StudyHandle,
+    retrained: Retrained,
+    features: SelectedFeatures,
+    holdout: HoldoutResult,
 ) -> Registered:
-    """Log the retrained model with its feature definitions and register it (once per run)."""
+    """Log the self-contained pyfunc (raw rows in) and register it once per run; then champion/challenger."""
     config, parent = ctx.config, study.parent_run_id
     c = tracking.client(config)
     name = config.registered_model_name
+    raw_train, raw_holdout = pd.read_parquet(data.train), pd.read_parquet(data.holdout)
+    files = write_model_files(
+        ctx.out / "pyfunc", config, raw_train, features.train, features.definitions, retrained.model_path
+    )
     existing = [v for v in c.search_model_versions(f"name = '{name}'") if v.run_id == parent]
     if existing:
-        version = existing[0].version
+        version = str(existing[0].version)
         log.info("model %s version %s already registered by this run", name, version)
     else:
-        model = joblib.load(retrained.model_path)
-        with _no_airflow_alias_warnings(), tracking.global_uri(config), mlflow.start_run(run_id=parent):
-            import mlflow.sklearn as mlflow_sklearn  # heavy, used here only; imports skops (scans modules)
-            import skops.io
-
-            # skops format (MLflow's safe default); the types to trust are those of the model we just built
-            trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-            mlflow.log_artifact(features.definitions, artifact_path="model_features")
-            info = mlflow_sklearn.log_model(
-                model,
-                name="model",
-                pip_requirements=PIP_REQUIREMENTS,
-                registered_model_name=name,
-                skops_trusted_types=trusted,
-            )
-        version = info.registered_model_version
-        c.set_model_version_tag(name, str(version), f"holdout_{config.metric}", str(holdout.holdout_score))
-        c.set_model_version_tag(name, str(version), "feature_definitions", "model_features/feature_definitions.json")
-        c.set_model_version_tag(name, str(version), "best_trial", str(retrained.best_trial))
+        with tracking.global_uri(config), mlflow.start_run(run_id=parent):
+            target = config.dataset.target
+            for frame, context in ((raw_train, "training"), (raw_holdout, "holdout")):
+                dataset = from_pandas(frame, source=config.dataset.label, targets=target, name=context)
+                mlflow.log_input(dataset, context=context)
+            info = log_pyfunc(config, files, raw_train, name)
+        version = str(info.registered_model_version)
+        c.set_model_version_tag(name, version, "best_trial", str(retrained.best_trial))
+        _log_importance(ctx, parent, files, raw_holdout)
+    decision = champion.decide(config, name, version, holdout.holdout_score, raw_holdout)
+    champion.apply(config, name, decision, parent)
     c.set_tag(parent, "automl.registered_model", f"{name}/{version}")
     c.set_terminated(parent, "FINISHED")
-    return Registered(name=name, version=str(version), parent_run_id=parent)
+    return Registered(name=name, version=version, parent_run_id=parent, champion=decision.promoted)
+
+
+def _log_importance(ctx: RunContext, parent: str, files: dict[str, str], raw_holdout: pd.DataFrame) -> None:
+    """Permutation importance of the final model on the holdout's raw columns: a CSV and a plot on the parent run."""
+    config = ctx.config
+    started = time.perf_counter()
+    table = raw_importance(config, AutoMLModel().load(files), raw_holdout)
+    for path in write_importance(table, ctx.out / "importance", config.metric):
+        tracking.log_artifact(config, parent, path, "importance")
+    log.info("permutation importance of %d raw columns (%.1f s)", len(table), time.perf_counter() - started)
