@@ -6,6 +6,7 @@ import importlib.metadata as md
 import io
 import pickle
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,9 @@ def signature_inputs(raw: pd.DataFrame) -> Any:
     from mlflow.models import infer_signature
     from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
 
-    inputs = infer_signature(raw).inputs
+    with warnings.catch_warnings():  # MLflow's hint about integer columns with blanks: handled here
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        inputs = infer_signature(raw).inputs
     specs = [
         ColSpec(AnyType(), c.name, c.required) if c.type in (DataType.long, DataType.integer) else c
         for c in inputs.inputs

@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,9 @@ def register_model(
         version = str(existing[0].version)
         log.info("model %s version %s already registered by this run", name, version)
     else:
-        with tracking.global_uri(config), mlflow.start_run(run_id=parent):
+        with tracking.global_uri(config), mlflow.start_run(run_id=parent), warnings.catch_warnings():
+            # MLflow's hint about integer columns (the dataset's schema; the model's signature handles them)
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
             target = config.dataset.target
             for frame, context in ((raw_train, "training"), (raw_holdout, "holdout")):
                 dataset = from_pandas(frame, source=config.dataset.label, targets=target, name=context)

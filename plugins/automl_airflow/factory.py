@@ -18,9 +18,11 @@ from typing import Any, get_args
 from airflow.sdk import DAG, Param, dag, task
 
 from automl.config import ConfigError, SamplerName, StudyConfig, load_config
-from automl.pipeline import PIPELINE, Search, Stage
+from automl.pipeline import PIPELINE, Registered, Search, Stage
 from automl.pipeline.stages import FIRST
+from automl_airflow.assets import model_asset
 from automl_airflow.mlflow_links import study_task
+from automl_airflow.scoring_dag import build_scoring_dag
 from automl_airflow.sensors import StudyProgressSensor
 
 log = logging.getLogger(__name__)
@@ -159,8 +161,10 @@ def _stage_task(config: StudyConfig, stage: Stage) -> Any:
     config (the trigger form applied) into the run's folder, where every later stage reads it.
     """
     decorator = study_task if stage.study_links else task
+    # the stage that registers the model emits the study's model Asset (a scoring DAG follows it)
+    outlets = [model_asset(config.name)] if stage.output is Registered else []
 
-    @decorator(task_id=stage.name, trigger_rule=stage.trigger_rule)
+    @decorator(task_id=stage.name, trigger_rule=stage.trigger_rule, outlets=outlets)
     def run_stage(
         upstream: dict[str, dict[str, Any]] | None = None,
         params: dict[str, Any] | None = None,
@@ -297,17 +301,22 @@ def _broken_dag(stem: str, error: str, source: Path) -> DAG:
 
 
 def build_dags(studies_dir: Path) -> dict[str, DAG]:
-    """One DAG per ``*.yaml``/``*.yml`` in ``studies_dir``; an invalid config yields a failing stand-in DAG."""
+    """One DAG per ``*.yaml``/``*.yml`` in ``studies_dir`` (plus its scoring DAG when the config has a
+    ``scoring:`` block); an invalid config yields a failing stand-in DAG."""
     dags: dict[str, DAG] = {}
     for path in sorted([*studies_dir.glob("*.yaml"), *studies_dir.glob("*.yml")]):
+        built: list[DAG]
         try:
             config = load_config(path)
         except ConfigError as err:
             log.error("%s", err)
-            d = _broken_dag(path.stem, str(err), path)
+            built = [_broken_dag(path.stem, str(err), path)]
         else:
-            d = build_dag(config, path)
-        if d.dag_id in dags:
-            raise ValueError(f"two study configs give the DAG id {d.dag_id}; study names must be unique")
-        dags[d.dag_id] = d
+            built = [build_dag(config, path)]
+            if config.scoring is not None:
+                built.append(build_scoring_dag(config, path, start_date=START_DATE, schedules=schedules_enabled()))
+        for d in built:
+            if d.dag_id in dags:
+                raise ValueError(f"two study configs give the DAG id {d.dag_id}; study names must be unique")
+            dags[d.dag_id] = d
     return dags

@@ -14,8 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import _SESSION_DIR, TEST_DAGS
 
-from automl.config import StudyConfig, parse_config
+from automl.config import StudyConfig, load_config, parse_config
+
+DATA = _SESSION_DIR / "model_data"
+STUDY_YAML = TEST_DAGS / "studies" / "model_tiny.yaml"
+SCORING_SOURCE = DATA / "next_month.csv"
+SCORING_OUTPUT = DATA / "scored" / "predictions.parquet"
 
 
 @dataclass
@@ -78,12 +84,24 @@ def train(config: StudyConfig, run_id: str) -> Any:
     return result
 
 
+def _write_study_yaml() -> None:
+    """The study as a config in the test DAGs folder (its training DAG and its scoring DAG), written at
+    import, before any DAG file is parsed."""
+    import json
+
+    data = study_config("model_tiny", DATA / "customers.csv").model_dump(mode="json", exclude_defaults=True)
+    data["scoring"] = {"source": str(SCORING_SOURCE), "output": str(SCORING_OUTPUT)}
+    STUDY_YAML.write_text(json.dumps(data))  # JSON is YAML
+
+
+_write_study_yaml()
+
+
 @pytest.fixture(scope="session")
-def trained_study(session_dir: Path) -> TrainedStudy:
+def trained_study() -> TrainedStudy:
     """The session's small study on a user-like CSV (about 15 s), trained once and registered."""
-    folder = session_dir / "model_data"
-    folder.mkdir(exist_ok=True)
-    csv = folder / "customers.csv"
+    DATA.mkdir(exist_ok=True)
+    csv = DATA / "customers.csv"
     user_frame(400, seed=1).to_csv(csv, index=False)
-    config = study_config("model_tiny", csv)
+    config = load_config(STUDY_YAML)
     return TrainedStudy(config, csv, train(config, "first"))
