@@ -99,6 +99,20 @@ def model_spec(config: StudyConfig, raw_columns: list[str], selected: list[str],
     return spec
 
 
+def stage_code(out: Path) -> list[str]:
+    """Copies of the platform packages the model ships, without bytecode caches (MLflow copies them as given)."""
+    import shutil
+
+    staged = []
+    for src in CODE_PATHS:
+        dest = out / "code" / src.name
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        staged.append(str(dest))
+    return staged
+
+
 def write_model_files(
     out: Path, config: StudyConfig, raw_train: pd.DataFrame, selected_train: str, definitions: str, model_path: str
 ) -> dict[str, str]:
@@ -135,7 +149,11 @@ def signature_inputs(raw: pd.DataFrame) -> Any:
 
 
 def log_pyfunc(
-    config: StudyConfig, artifacts: dict[str, str], raw_train: pd.DataFrame, registered_model_name: str | None
+    config: StudyConfig,
+    artifacts: dict[str, str],
+    raw_train: pd.DataFrame,
+    registered_model_name: str | None,
+    staging: Path,
 ) -> Any:
     """Log the model under the active run (``name="model"``) and register it; returns MLflow's ModelInfo."""
     import mlflow
@@ -159,7 +177,7 @@ def log_pyfunc(
         name="model",
         python_model=AutoMLModel(),
         artifacts=artifacts,
-        code_paths=[str(p) for p in CODE_PATHS],
+        code_paths=stage_code(staging),
         signature=signature,
         input_example=example,
         pip_requirements=requirements(model.estimator),

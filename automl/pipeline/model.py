@@ -194,7 +194,7 @@ def register_model(
             for frame, context in ((raw_train, "training"), (raw_holdout, "holdout")):
                 dataset = from_pandas(frame, source=config.dataset.label, targets=target, name=context)
                 mlflow.log_input(dataset, context=context)
-            info = log_pyfunc(config, files, raw_train, name)
+            info = log_pyfunc(config, files, raw_train, name, ctx.out / "pyfunc")
         version = str(info.registered_model_version)
         c.set_model_version_tag(name, version, "best_trial", str(retrained.best_trial))
         _log_importance(ctx, parent, files, raw_holdout)
