@@ -191,8 +191,9 @@ def register_model(
             # MLflow's hint about integer columns (the dataset's schema; the model's signature handles them)
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
             target = config.dataset.target
-            for frame, context in ((raw_train, "training"), (raw_holdout, "holdout")):
-                dataset = from_pandas(frame, source=config.dataset.label, targets=target, name=context)
+            # lineage: the split rows as this run wrote them (the Parquet files in the run's folder)
+            for frame, path, context in ((raw_train, data.train, "training"), (raw_holdout, data.holdout, "holdout")):
+                dataset = from_pandas(frame, source=path, targets=target, name=f"{config.dataset.label} ({context})")
                 mlflow.log_input(dataset, context=context)
             info = log_pyfunc(config, files, raw_train, name, ctx.out / "pyfunc")
         version = str(info.registered_model_version)

@@ -63,3 +63,23 @@ def test_model_carries_signature_example_and_its_requirements(trained_study) -> 
     assert all("==" in r for r in reqs)
     assert (local / "code" / "automl" / "model" / "pyfunc.py").is_file()
     assert (local / "code" / "feature_engineering" / "dfs.py").is_file()
+
+
+def test_parent_run_has_dataset_lineage_and_raw_column_importance(trained_study) -> None:
+    config = trained_study.config
+    parent = trained_study.result.registered.parent_run_id
+    c = tracking.client(config)
+    run = c.get_run(parent)
+    contexts = {next(t.value for t in d.tags if t.key == "mlflow.data.context") for d in run.inputs.dataset_inputs}
+    assert contexts == {"training", "holdout"}
+    assert {a.path for a in c.list_artifacts(parent, "importance")} == {
+        "importance/permutation_importance.csv",
+        "importance/permutation_importance.png",
+    }
+    local = mlflow.artifacts.download_artifacts(
+        run_id=parent, artifact_path="importance/permutation_importance.csv", tracking_uri=config.mlflow_uri
+    )
+    table = pd.read_csv(local)
+    assert set(table["column"]) == {"a", "b", "colour", "visits"}  # raw columns, not the DFS ones
+    top = table.sort_values("importance_mean", ascending=False)["column"].head(3)
+    assert "visits" not in set(top.head(1))  # noise ranks below the columns the label depends on
