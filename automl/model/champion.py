@@ -122,4 +122,7 @@ def apply(config: StudyConfig, name: str, decision: Decision, parent_run_id: str
     note = note.split(f"\n\n{NOTE_HEADING}")[0]
     line = f"{NOTE_HEADING} `{name}` version {v}: {'**champion**' if decision.promoted else 'challenger'}. {decision.reason}."
     c.set_tag(parent_run_id, tracking.TAG_NOTE, f"{note}\n\n{line}" if note else line)
+    c.set_tag(
+        parent_run_id, "automl.promotion", f"{'champion' if decision.promoted else 'challenger'}: {decision.reason}"
+    )
     log.info("model %s version %s: %s", name, v, decision.reason)

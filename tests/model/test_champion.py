@@ -60,6 +60,7 @@ def test_worse_run_keeps_the_champion_a_better_one_takes_it(session_dir: Path) -
     note = c.get_run(registered[1].parent_run_id).data.tags[tracking.TAG_NOTE]
     assert "version 2: challenger" in note and "champion kept" in note and "version 1" in note
     assert "**champion**" in c.get_run(registered[2].parent_run_id).data.tags[tracking.TAG_NOTE]
+    assert c.get_run(registered[1].parent_run_id).data.tags["automl.promotion"].startswith("challenger: holdout")
 
     # an operator pins the champion: with auto_promote off a better version only says it would take it
     pinned = config.model_copy(update={"registry": config.registry.model_copy(update={"auto_promote": False})})
