@@ -4,7 +4,7 @@
     automl run CONFIG [--n-trials N] [--parallelism P]
     automl leaderboard STUDY|CONFIG [--config CONFIG] [--storage URL] [--top K]
     automl studies CONFIG
-    automl predict MODEL_URI INPUT -o OUTPUT [--tracking-uri URI]
+    automl predict MODEL_URI INPUT -o OUTPUT [--tracking-uri URI] [--table NAME=PATH ...]
 
 ``run`` runs the pipeline the DAG runs (``automl.pipeline``) with the local runner: trial slots
 as ``python -m automl.worker`` processes (``parallelism`` at a time) while this process plays
@@ -149,8 +149,15 @@ def _predict(args: argparse.Namespace) -> int:
     from automl.paths import state_dir
 
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+    params = {}
+    for item in args.table or []:
+        table, sep, path = item.partition("=")
+        if not sep or not table or not path:
+            print(f"error: --table takes NAME=PATH, not {item!r}", file=sys.stderr)
+            return 2
+        params[f"table_{table}"] = path
     try:
-        result = score_file(args.model_uri, args.input, args.output, tracking_uri=uri)
+        result = score_file(args.model_uri, args.input, args.output, tracking_uri=uri, params=params or None)
     except ScoringError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -191,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         "-o", "--output", type=Path, required=True, help="predictions (.csv or .parquet), written atomically"
     )
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or .automl/mlflow.db)")
+    p.add_argument(
+        "--table",
+        action="append",
+        metavar="NAME=PATH",
+        help="relational models: read the related table NAME from PATH (default: the training config's path)",
+    )
     p.set_defaults(fn=_predict)
     args = parser.parse_args(argv)
     return int(args.fn(args))
