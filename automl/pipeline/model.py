@@ -190,6 +190,9 @@ def register_model(
         with tracking.global_uri(config), mlflow.start_run(run_id=parent), warnings.catch_warnings():
             # MLflow's hint about integer columns (the dataset's schema; the model's signature handles them)
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+            warnings.filterwarnings(
+                "ignore", message="The specified dataset source can be interpreted in multiple ways"
+            )
             target = config.dataset.target
             # lineage: the split rows as this run wrote them (the Parquet files in the run's folder)
             for frame, path, context in ((raw_train, data.train, "training"), (raw_holdout, data.holdout, "holdout")):
