@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-k8s test-ui browser-deps lint docs bench bench-quality ui ui-stop clean-state clean
+.PHONY: install demo test test-model-env test-k8s test-ui browser-deps lint docs bench bench-quality ui ui-stop clean-state clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the registered model in a fresh virtualenv made only from its logged requirements.txt: a small LightGBM
+# study is trained, the venv is built with pip from the configured indexes, the model loads and predicts (~2 min)
+test-model-env: install
+	$(PY) scripts/test_model_env.py
 
 # trial slots as real pods on ../shared/k8s-local (root; starts and stops its own cluster; ~3 min)
 test-k8s: install

@@ -4,6 +4,7 @@
     automl run CONFIG [--n-trials N] [--parallelism P] [--resume STUDY]
     automl leaderboard STUDY|CONFIG [--config CONFIG] [--storage URL] [--top K]
     automl studies CONFIG
+    automl predict MODEL_URI INPUT -o OUTPUT [--tracking-uri URI] [--table NAME=PATH ...]
 
 ``run`` runs the pipeline the DAG runs (``automl.pipeline``) with the local runner: trial slots
 as ``python -m automl.worker`` processes (``parallelism`` at a time) while this process plays
@@ -174,6 +175,36 @@ def _latest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    """Score a CSV/Parquet file with a registered model (``models:/automl-<study>@champion``)."""
+    import os
+
+    from mlflow.exceptions import MlflowException
+
+    from automl.model.scoring import ScoringError, score_file
+    from automl.paths import state_dir
+
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+    params = {}
+    for item in args.table or []:
+        table, sep, path = item.partition("=")
+        if not sep or not table or not path:
+            print(f"error: --table takes NAME=PATH, not {item!r}", file=sys.stderr)
+            return 2
+        params[f"table_{table}"] = path
+    try:
+        result = score_file(args.model_uri, args.input, args.output, tracking_uri=uri, params=params or None)
+    except ScoringError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except MlflowException as err:  # an unknown model, alias or version
+        print(f"error: {redact(str(err).splitlines()[0])}", file=sys.stderr)
+        return 2
+    version = f" version {result.model_version}" if result.model_version else ""
+    print(f"{result.rows} rows scored by {args.model_uri}{version} -> {result.output} ({result.seconds:.1f} s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="automl", description="AutoML studies without Airflow.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -201,6 +232,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config", type=Path)
     p.add_argument("--top", type=int, default=10)
     p.set_defaults(fn=_latest)
+    p = sub.add_parser("predict", help="score a CSV/Parquet file of raw rows with a registered model")
+    p.add_argument("model_uri", help="e.g. models:/automl-<study>@champion, models:/NAME/3, runs:/RUN_ID/model")
+    p.add_argument("input", type=Path, help="rows to score (.csv or .parquet), the training data's columns")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="predictions (.csv or .parquet), written atomically"
+    )
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or .automl/mlflow.db)")
+    p.add_argument(
+        "--table",
+        action="append",
+        metavar="NAME=PATH",
+        help="relational models: read the related table NAME from PATH (default: the training config's path)",
+    )
+    p.set_defaults(fn=_predict)
     args = parser.parse_args(argv)
     return int(args.fn(args))
 

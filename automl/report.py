@@ -30,6 +30,11 @@ def run_summary(config: StudyConfig, study_name: str, top: int = 10) -> str:
             )
         if tags.get("automl.registered_model"):
             lines.append(f"== registered model: {tags['automl.registered_model']}")
+            if tags.get("automl.promotion"):
+                lines.append(f"   {tags['automl.promotion']}")
+            lines.append(
+                f"   score a file: automl predict models:/{config.registered_model_name}@champion INPUT -o OUTPUT"
+            )
         lines.append(f"== MLflow: experiment '{config.experiment_name}', parent run {parent}")
         lines.append(
             f"   browse:  mlflow ui --backend-store-uri {redact(config.mlflow_uri)} --port 5000  -> http://127.0.0.1:5000"

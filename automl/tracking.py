@@ -43,14 +43,24 @@ def client(config: StudyConfig) -> MlflowClient:
 
 @contextmanager
 def global_uri(config: StudyConfig) -> Iterator[None]:
-    """Point MLflow's fluent API (``mlflow.start_run``, ``log_model``) at the config's store, then restore.
+    """Point MLflow's fluent API (``mlflow.start_run``, ``log_model``) at the config's store, then restore."""
+    with uri_context(config.mlflow_uri):
+        yield
+
+
+@contextmanager
+def uri_context(uri: str | None) -> Iterator[None]:
+    """Point MLflow's fluent API at ``uri`` (None: leave it as it is), then restore.
 
     ``mlflow.set_tracking_uri`` also sets ``MLFLOW_TRACKING_URI`` in the environment, which would
     leak into every later config of this process; both are restored on exit.
     """
+    if uri is None:
+        yield
+        return
     before_env = os.environ.get("MLFLOW_TRACKING_URI")
     before = mlflow.get_tracking_uri() if before_env else None
-    mlflow.set_tracking_uri(config.mlflow_uri)
+    mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:

@@ -96,7 +96,7 @@ def test_dag_runs_end_to_end_and_a_rerun_adds_a_new_run(tiny_dag) -> None:  # ty
     versions = tracking.client(config).search_model_versions(f"name = '{config.registered_model_name}'")
     assert [v.run_id for v in versions] == [parent1]
     artifacts = {a.path for a in tracking.client(config).list_artifacts(parent1)}
-    assert {"features", "model_features", "study_config.json", "plots", "meta"} <= artifacts
+    assert {"features", "importance", "study_config.json", "plots", "meta"} <= artifacts
     plots = {Path(a.path).name for a in tracking.client(config).list_artifacts(parent1, "plots")}
     assert {
         "study_report.html",

@@ -37,7 +37,7 @@ def test_every_dag_has_tags_docs_and_retries(dagbag) -> None:  # type: ignore[no
 def test_graph_matches_the_design(dagbag) -> None:  # type: ignore[no-untyped-def]
     dag = dagbag.dags["automl_demo_breast_cancer"]
     down = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
-    assert down["load_data"] == {"generate_features", "create_study"}
+    assert down["load_data"] == {"generate_features", "create_study", "register_model"}  # raw rows for the model
     assert down["generate_features"] == {"select_features"}
     assert down["select_features"] == {"create_study", "retrain_best", "evaluate_holdout", "register_model"}
     assert {"run_trial", "pruning_sensor", "trial_slots", "check_search"} <= down["create_study"]
@@ -50,6 +50,8 @@ def test_graph_matches_the_design(dagbag) -> None:  # type: ignore[no-untyped-de
     assert dag.task_dict["pruning_sensor"].mode == "reschedule"
     assert dag.task_dict["run_trial"].max_active_tis_per_dagrun == 2
     assert dag.timetable.expression == "0 2 * * *" and dag.catchup is False
+    # register_model emits the study's model Asset (a scoring DAG may follow it)
+    assert [a.uri for a in dag.task_dict["register_model"].outlets] == ["automl://demo_breast_cancer/model"]
 
 
 def test_the_dag_is_the_declared_pipeline(dagbag) -> None:  # type: ignore[no-untyped-def]

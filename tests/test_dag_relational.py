@@ -35,3 +35,19 @@ def test_relational_study_runs_and_mlflow_lists_generated_and_kept_features(airf
     assert int(run.data.params["n_features_generated"]) == len(selection["generated"])
     assert int(run.data.params["n_features_selected"]) == len(selection["kept"])
     assert 0.0 <= run.data.metrics["holdout_roc_auc"] <= 1.0
+
+    # the registered model scores raw target-table rows: the related tables are read from the config's paths
+    import mlflow
+    import pandas as pd
+
+    from automl.model.champion import score_frame
+    from automl.paths import run_dir
+
+    holdout = pd.read_parquet(run_dir(name) / "holdout.parquet")  # customers rows as in the source, with the label
+    with tracking.global_uri(config):
+        out = mlflow.pyfunc.load_model(f"models:/{config.registered_model_name}@champion").predict(
+            holdout.drop(columns=[config.dataset.target])
+        )
+    assert len(out) == len(holdout) and "prediction" in out.columns
+    score = score_frame("roc_auc", holdout[config.dataset.target], out)
+    assert score == pytest.approx(run.data.metrics["holdout_roc_auc"], abs=1e-9)

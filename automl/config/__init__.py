@@ -32,7 +32,7 @@ from automl.config.orchestration import AirflowConfig, NotifierConfig, is_asset_
 from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
 from automl.config.space import ParamOverride, ParamRange, SearchSpace
 from automl.config.storage import STORAGE_SCHEMES, check_storage_url, default_storage_url, grpc_address
-from automl.config.study import RegistryConfig, StudyConfig
+from automl.config.study import RegistryConfig, ScoringConfig, StudyConfig
 
 __all__ = [
     "MEASURES",
@@ -57,6 +57,7 @@ __all__ = [
     "RegistryConfig",
     "RelationshipConfig",
     "SamplerName",
+    "ScoringConfig",
     "SearchSpace",
     "SqlSourceConfig",
     "StudyConfig",

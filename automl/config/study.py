@@ -6,11 +6,11 @@ import os
 import re
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 import automl.config.envrefs as envrefs
 from automl.config.base import ConfigError, Direction, SamplerName, TaskType, _Strict, format_errors
-from automl.config.dataset import DatasetConfig, FeaturesConfig
+from automl.config.dataset import DatasetConfig, FeaturesConfig, is_uri, resolve_against
 from automl.config.executor import ExecutorConfig
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig
 from automl.config.nas import NasConfig
@@ -35,6 +35,18 @@ class RegistryConfig(_Strict):
         "a model registered by another study config is refused",
     )
 
+    auto_promote: bool = Field(
+        True,
+        description="move the 'champion' alias to a new version that beats the champion on the new run's holdout "
+        "(false: an operator moves it by hand; runs only report what they would have done)",
+    )
+    promote_margin: float = Field(
+        0.0,
+        ge=0.0,
+        description="how much better (in the metric's units) a new version must score than the champion, both on "
+        "the new run's holdout, to take the 'champion' alias",
+    )
+
     @field_validator("model_name")
     @classmethod
     def _model_name(cls, v: str | None) -> str | None:
@@ -43,6 +55,28 @@ class RegistryConfig(_Strict):
                 "must be 1-128 characters of letters, digits, '_', '-', '.', starting with a letter or digit"
             )
         return v
+
+
+class ScoringConfig(_Strict):
+    """Batch scoring with the champion model: a DAG that runs after each registered model and on a schedule."""
+
+    source: str = Field(description="the rows to score: a CSV or Parquet path (relative: to the study file's folder)")
+    output: str = Field(
+        description="where predictions go: a CSV or Parquet path (relative: to the study file's folder), "
+        "replaced atomically each run"
+    )
+    schedule: str | None = Field(
+        None, description="cron schedule of the scoring DAG besides the model Asset (default: only after training)"
+    )
+
+    @field_validator("source", "output")
+    @classmethod
+    def _file_kind(cls, v: str, info: ValidationInfo) -> str:
+        if not v.lower().endswith((".csv", ".parquet", ".pq")):
+            raise ValueError("must be a path ending in .csv or .parquet")
+        if is_uri(v):
+            raise ValueError("must be a local path (the scoring DAG writes the output atomically with a rename)")
+        return resolve_against(v, info)
 
 
 class StudyConfig(_Strict):
@@ -107,6 +141,9 @@ class StudyConfig(_Strict):
     warm_start: WarmStartConfig = Field(WarmStartConfig(), description="seeding from similar past studies")
     executor: ExecutorConfig = Field(ExecutorConfig(), description="where trial slots run")
     registry: RegistryConfig = Field(RegistryConfig(), description="MLflow model registration")
+    scoring: ScoringConfig | None = Field(
+        None, description="batch scoring with the champion model (a scoring DAG per study; default: none)"
+    )
     multi_objective: MultiObjectiveConfig | None = Field(
         None, description="Pareto search over the metric and measured costs (default: single-objective)"
     )

@@ -10,15 +10,14 @@ import importlib
 from functools import cache
 from typing import Any
 
-import numpy as np
 import optuna
-import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from automl.config import SearchSpace, StudyConfig
 from automl.families.base import ModelFamily
 from automl.families.overrides import Declared, OverriddenTrial, Recorder, check_override, override_grid
 from automl.families.registry import FAMILIES, family_names
+from automl.frames import prepare_frame as prepare_frame  # re-exported: its users import it from here
 
 
 @cache
@@ -126,12 +125,3 @@ def first_rung(config: StudyConfig) -> int:
 def max_resource(config: StudyConfig) -> int:
     """The largest step a trial reports (boosting rounds, epochs or folds)."""
     return _lead(config).max_resource(config)
-
-
-def prepare_frame(X: pd.DataFrame) -> pd.DataFrame:
-    """Make object/category columns plain strings so the encoders see one dtype."""
-    X = X.copy()
-    for col in X.columns:
-        if not pd.api.types.is_numeric_dtype(X[col]):
-            X[col] = X[col].astype("string").astype(object).where(X[col].notna(), np.nan)
-    return X

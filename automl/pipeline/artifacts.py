@@ -214,3 +214,4 @@ class Registered(Artifact):
     name: str
     version: str
     parent_run_id: str
+    champion: bool = False

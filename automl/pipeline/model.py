@@ -9,8 +9,6 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import joblib
 import mlflow
 import optuna
 import pandas as pd
+from mlflow.data.pandas_dataset import from_pandas
 
 from automl import tracking
 from automl.config import StudyConfig
@@ -25,6 +24,9 @@ from automl.families.space import prepare_frame
 from automl.measure import latency_batch, model_costs
 from automl.meta.knowledge import record_study
 from automl.metrics.scoring import score
+from automl.model import AutoMLModel, champion
+from automl.model.build import log_pyfunc, write_model_files
+from automl.model.importance import raw_importance, write_importance
 from automl.multiobjective.study import (
     constraint_values,
     pareto_rows,
@@ -35,6 +37,7 @@ from automl.multiobjective.study import (
 from automl.objective import fit_final
 from automl.pipeline.artifacts import (
     HoldoutResult,
+    LoadedData,
     Registered,
     Retrained,
     RunContext,
@@ -46,8 +49,6 @@ from automl.plots import write_study_plots
 from automl.study import STOP_REASON, open_study, progress
 
 log = logging.getLogger("automl.pipeline")
-
-PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "lightgbm==4.7.0", "pandas<3", "numpy<2.5"]
 
 
 def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures, checked: SearchChecked) -> Retrained:
@@ -193,23 +194,6 @@ def evaluate_holdout(
     )
 
 
-@contextmanager
-def _no_airflow_alias_warnings() -> Iterator[None]:
-    """Silence Airflow's deprecated-alias warnings while skops serializes the model.
-
-    skops looks up the module of every SciPy ufunc by reading that name on every loaded module (when
-    ``skops.io`` is imported and when it serializes); inside an Airflow task that touches Airflow's
-    deprecated module aliases, each raising a warning (about 1,100 lines per model). They are about
-    Airflow's import paths, not about the model: exactly those are ignored here, nothing else. Import
-    skops (and ``mlflow.sklearn``, which imports it) inside this context.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"The `airflow\.[^`]*` (attribute )?is deprecated", category=FutureWarning
-        )
-        yield
-
-
 OWNER_TAG = "automl.study_config"
 
 
@@ -242,37 +226,53 @@ def _check_model_owner(c: Any, name: str, config_name: str) -> None:
 
 
 def register_model(
-    ctx: RunContext, study: StudyHandle, retrained: Retrained, features: SelectedFeatures, holdout: HoldoutResult
+    ctx: RunContext,
+    data: LoadedData,
+    study: StudyHandle,
+    retrained: Retrained,
+    features: SelectedFeatures,
+    holdout: HoldoutResult,
 ) -> Registered:
-    """Log the retrained model with its feature definitions and register it (once per run)."""
+    """Log the self-contained pyfunc (raw rows in) and register it once per run; then champion/challenger."""
     config, parent = ctx.config, study.parent_run_id
     c = tracking.client(config)
     name = config.registered_model_name
     _check_model_owner(c, name, config.name)
+    estimator = load_retrained(retrained)  # refused unless it is exactly what retrain_best wrote
+    raw_train, raw_holdout = pd.read_parquet(data.train), pd.read_parquet(data.holdout)
+    files = write_model_files(ctx.out / "pyfunc", config, raw_train, features.train, features.definitions, estimator)
     existing = [v for v in c.search_model_versions(f"name = '{name}'") if v.run_id == parent]
     if existing:
-        version = existing[0].version
+        version = str(existing[0].version)
         log.info("model %s version %s already registered by this run", name, version)
     else:
-        model = load_retrained(retrained)
-        with _no_airflow_alias_warnings(), tracking.global_uri(config), mlflow.start_run(run_id=parent):
-            import mlflow.sklearn as mlflow_sklearn  # heavy, used here only; imports skops (scans modules)
-            import skops.io
-
-            # skops format (MLflow's safe default); the types to trust are those of the model we just built
-            trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-            mlflow.log_artifact(features.definitions, artifact_path="model_features")
-            info = mlflow_sklearn.log_model(
-                model,
-                name="model",
-                pip_requirements=PIP_REQUIREMENTS,
-                registered_model_name=name,
-                skops_trusted_types=trusted,
+        with tracking.global_uri(config), mlflow.start_run(run_id=parent), warnings.catch_warnings():
+            # MLflow's hint about integer columns (the dataset's schema; the model's signature handles them)
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+            warnings.filterwarnings(
+                "ignore", message="The specified dataset source can be interpreted in multiple ways"
             )
-        version = info.registered_model_version
-        c.set_model_version_tag(name, str(version), f"holdout_{config.metric}", str(holdout.holdout_score))
-        c.set_model_version_tag(name, str(version), "feature_definitions", "model_features/feature_definitions.json")
-        c.set_model_version_tag(name, str(version), "best_trial", str(retrained.best_trial))
+            target = config.dataset.target
+            # lineage: the split rows as this run wrote them (the Parquet files in the run's folder)
+            for frame, path, context in ((raw_train, data.train, "training"), (raw_holdout, data.holdout, "holdout")):
+                dataset = from_pandas(frame, source=path, targets=target, name=f"{config.dataset.label} ({context})")
+                mlflow.log_input(dataset, context=context)
+            info = log_pyfunc(config, files, raw_train, name, ctx.out / "pyfunc")
+        version = str(info.registered_model_version)
+        c.set_model_version_tag(name, version, "best_trial", str(retrained.best_trial))
+        _log_importance(ctx, parent, files, raw_holdout)
+    decision = champion.decide(config, name, version, holdout.holdout_score, raw_holdout)
+    champion.apply(config, name, decision, parent)
     c.set_tag(parent, "automl.registered_model", f"{name}/{version}")
     c.set_terminated(parent, "FINISHED")
-    return Registered(name=name, version=str(version), parent_run_id=parent)
+    return Registered(name=name, version=version, parent_run_id=parent, champion=decision.promoted)
+
+
+def _log_importance(ctx: RunContext, parent: str, files: dict[str, str], raw_holdout: pd.DataFrame) -> None:
+    """Permutation importance of the final model on the holdout's raw columns: a CSV and a plot on the parent run."""
+    config = ctx.config
+    started = time.perf_counter()
+    table = raw_importance(config, AutoMLModel().load(files), raw_holdout)
+    for path in write_importance(table, ctx.out / "importance", config.metric):
+        tracking.log_artifact(config, parent, path, "importance")
+    log.info("permutation importance of %d raw columns (%.1f s)", len(table), time.perf_counter() - started)

@@ -146,6 +146,7 @@ PIPELINE: tuple[Step, ...] = (
         "automl.pipeline.model:register_model",
         Registered,
         inputs={
+            "data": "load_data",
             "study": "create_study",
             "retrained": "retrain_best",
             "features": "select_features",

@@ -15,11 +15,12 @@ from typing import Any, get_args
 from airflow.sdk import DAG, Param, dag, task
 
 from automl.config import ConfigError, SamplerName, StudyConfig, load_folder
-from automl.pipeline import PIPELINE, Search, Stage
+from automl.pipeline import PIPELINE, Registered, Search, Stage
 from automl.pipeline.stages import FIRST
 from automl_airflow.assets import model_asset
-from automl_airflow.dag_args import START_DATE, bind_callbacks, dag_kwargs
+from automl_airflow.dag_args import START_DATE, bind_callbacks, dag_kwargs, schedules_enabled
 from automl_airflow.mlflow_links import study_task
+from automl_airflow.scoring_dag import build_scoring_dag
 from automl_airflow.sensors import StudyProgressSensor
 from automl_airflow.sources import SOURCE_KEYS, connection_env, render_source_params, source_params
 
@@ -149,8 +150,8 @@ def _stage_task(config: StudyConfig, stage: Stage, source: Path) -> Any:
     config (the trigger form applied) into the run's folder, where every later stage reads it.
     """
     decorator = study_task if stage.study_links else task
-    # the registered model is an Asset: a study scheduled on it runs when this one registers a version
-    outlets = [model_asset(config.name)] if stage.name == "register_model" else []
+    # the stage that registers the model emits the study's model Asset (a scoring DAG follows it)
+    outlets = [model_asset(config.name)] if stage.output is Registered else []
 
     @decorator(task_id=stage.name, trigger_rule=stage.trigger_rule, outlets=outlets)
     def run_stage(
@@ -304,7 +305,8 @@ def build_dags(studies_dir: Path) -> dict[str, DAG]:
 
     A config that does not validate, shares its study name with another file, or whose DAG cannot be
     built (a notifier that does not import, an unknown operator argument) yields a failing stand-in
-    DAG showing the error; every other study still loads.
+    DAG showing the error; every other study still loads. A config with a ``scoring:`` block also gets
+    its scoring DAG.
     """
     dags: dict[str, DAG] = {}
     for path, config in load_folder(studies_dir).items():
@@ -318,8 +320,12 @@ def build_dags(studies_dir: Path) -> dict[str, DAG]:
             d = _broken_dag(path.stem, str(config), path)
             if d.dag_id in dags:  # x.yaml and x.yml
                 d = _broken_dag(path.name.replace(".", "_"), str(config), path)
-        if d.dag_id in dags:
-            log.error("%s: its DAG id %s is already taken; skipped", path, d.dag_id)
-            continue
-        dags[d.dag_id] = d
+        built = [d]
+        if isinstance(config, StudyConfig) and config.scoring is not None:
+            built.append(build_scoring_dag(config, path, start_date=START_DATE, schedules=schedules_enabled()))
+        for d in built:
+            if d.dag_id in dags:
+                log.error("%s: its DAG id %s is already taken; skipped", path, d.dag_id)
+                continue
+            dags[d.dag_id] = d
     return dags
