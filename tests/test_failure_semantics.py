@@ -77,7 +77,7 @@ SLOW = {
         "report_every": 50,
         "early_stopping_rounds": 100000,
     },
-    "pruning": {"rule": "none", "heartbeat_interval_s": 1, "stale_after_s": 8},  # slack for a loaded machine
+    "pruning": {"rule": "none", "heartbeat_interval_s": 1, "stale_after_s": 12},  # slack for a loaded machine
 }
 
 
