@@ -67,14 +67,13 @@ class OofStore:
         """Write trial ``number``'s predictions if it ranks among the best; never fails the trial."""
         try:
             ranked = [vn for vn in self._ranked(study) if vn[1] != number]
-            better = sum(v > value if self.maximize else v < value for v, _ in ranked)
-            if better >= self.max_candidates or not np.isfinite(value):
+            top = {n for _, n in sorted([*ranked, (value, number)], key=self._key)[: self.max_candidates]}
+            if number not in top or not np.isfinite(value):
                 return
             tmp = self.folder / f".{int(number)}.{os.getpid()}.tmp"
             with tmp.open("wb") as fh:
                 np.save(fh, np.asarray(pred, dtype=np.float64), allow_pickle=False)
             tmp.replace(self.path(number))
-            top = {n for _, n in sorted([*ranked, (value, number)], key=self._key)[: self.max_candidates]}
             for _, n in ranked:  # completed trials only: a running trial's fresh file is left alone
                 if n not in top:
                     self.path(n).unlink(missing_ok=True)

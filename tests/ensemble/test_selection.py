@@ -47,7 +47,7 @@ def test_weights_sum_to_one_and_members_repeat_with_replacement() -> None:
     assert len(sel.members) >= 2
     assert sel.score > best_single  # independent errors: the average beats each one
     assert sel.score == pytest.approx(
-        score_predictions("roc_auc", y, sum(w * p for w, p in zip(sel.weights, candidates)), CLASSES)
+        score_predictions("roc_auc", y, sum(w * p for w, p in zip(sel.weights, candidates, strict=True)), CLASSES)
     )
 
 
@@ -106,7 +106,7 @@ def test_trial_oof_predictions_cover_every_row_for_each_family() -> None:
         kept: dict[int, tuple[float, np.ndarray]] = {}
         study = optuna.create_study(direction="maximize")
         trial = study.ask()
-        value = evaluate_trial(trial, cfg, X, y, keep_oof=lambda n, v, p: kept.__setitem__(n, (v, p)))
+        value = evaluate_trial(trial, cfg, X, y, keep_oof=lambda n, v, p, kept=kept: kept.__setitem__(n, (v, p)))
         (got_value, pred) = kept[trial.number]
         assert got_value == value and pred.shape == (150, 2) and np.isfinite(pred).all()
         assert np.allclose(pred.sum(axis=1), 1.0)
