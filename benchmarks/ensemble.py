@@ -110,7 +110,19 @@ def main(argv: list[str] | None = None) -> int:
             )
     wins = sum(r["ensemble_better"] for r in rows)
     ties = sum(r["ensemble_holdout"] == r["single_holdout"] for r in rows)
-    print(json.dumps({"bench": "ensemble", "size": args.size, "trials": args.trials, "runs": len(rows), "ensemble_wins": wins, "ties": ties, "rows": rows}))
+    print(
+        json.dumps(
+            {
+                "bench": "ensemble",
+                "size": args.size,
+                "trials": args.trials,
+                "runs": len(rows),
+                "ensemble_wins": wins,
+                "ties": ties,
+                "rows": rows,
+            }
+        )
+    )
     return 0
 
 

@@ -20,6 +20,7 @@ from mlflow.data.pandas_dataset import from_pandas
 
 from automl import tracking
 from automl.config import StudyConfig
+from automl.ensemble import build_ensemble
 from automl.families.space import prepare_frame
 from automl.measure import latency_batch, model_costs
 from automl.meta.knowledge import record_study
@@ -53,7 +54,8 @@ log = logging.getLogger("automl.pipeline")
 
 def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures, checked: SearchChecked) -> Retrained:
     """Sync every trial to MLflow, then refit the best configuration on all training rows (``checked``: the
-    watcher passed the search)."""
+    watcher passed the search); with ``ensemble.size`` > 1, the ensemble selected on the trials' out-of-fold
+    predictions (automl.ensemble), one estimator saved where the single model would be."""
     config, parent = ctx.config, study.parent_run_id
     s = open_study(config, ctx.study_name)
     synced = tracking.sync_trials(config, parent, s)
@@ -77,8 +79,6 @@ def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures
     started = time.perf_counter()
     model, ens_params = None, {}
     if config.ensemble.size > 1 and not config.is_multi_objective:
-        from automl.ensemble.build import build_ensemble
-
         built = build_ensemble(config, s, features.train, train.drop(columns=[target]), train[target])
         if built is not None:
             model = built.model
