@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.estimator_checks import check_estimator
 
-from automl.ensemble import OofStore, ensemble_estimator, greedy_selection
+from automl.ensemble import OofStore, build_ensemble, ensemble_estimator, greedy_selection
 from automl.metrics.scoring import score_predictions
 from automl.objective import evaluate_trial
 
@@ -122,3 +122,30 @@ def test_ensemble_estimator_passes_sklearn_checks(task: str) -> None:
         members = [("ridge", Ridge()), ("tree", DecisionTreeRegressor(max_depth=3))]
     estimator = ensemble_estimator(task, members, [0.75, 0.25])
     check_estimator(estimator)
+
+
+def test_build_ensemble_from_stored_candidates_and_fallback(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = load_breast_cancer(as_frame=True)
+    X, y = data.data.iloc[:200, :8], data.target.iloc[:200]
+    cfg = make_config(
+        model_space=["logistic_regression", "random_forest"],
+        ensemble={"size": 10, "max_candidates": 5},
+        search_space={"random_forest": {"n_estimators": {"low": 10, "high": 20, "step": 10}}},
+    )
+    train_path = tmp_path / "train_features.parquet"
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    assert build_ensemble(cfg, study, str(train_path), X, y) is None  # no candidates: the best trial alone
+    assert "0 usable candidate" in caplog.text
+    store = OofStore.for_worker(cfg, train_path)
+    assert store is not None
+    for _ in range(6):
+        trial = study.ask()
+        study.tell(trial, evaluate_trial(trial, cfg, X, y, keep_oof=lambda n, v, p: store.keep(study, n, v, p)))
+    assert len(list(store.folder.glob("*.npy"))) == 5
+    built = build_ensemble(cfg, study, str(train_path), X, y)
+    assert built is not None  # this seed's random trials: three of five candidates selected
+    assert sum(built.members.values()) == pytest.approx(1.0) and len(built.members) >= 2
+    assert built.oof_score >= built.best_single_oof
+    proba = built.model.predict_proba(X.head(7))
+    assert proba.shape == (7, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert list(built.model.classes_) == [0, 1]
