@@ -30,6 +30,7 @@ from automl.pipeline.artifacts import (
 )
 from automl.pruning.control import enforce, force_prune, overdue_stops
 from automl.redact import redact
+from automl.storage.lease import revoke_pod_lease
 from automl.study import STOP_REASON, create_or_open, open_study, progress
 from automl.urls import mlflow_ui_base
 
@@ -135,6 +136,9 @@ def pruning_pass(ctx: RunContext, stop_process: Callable[[FrozenTrial], list[str
         elif force_prune(study, t, f"ignored its stop signal for {grace} s"):
             stopped = stop_process(t)
             enforced[str(t.number)] = stopped
+            key = t.user_attrs.get("slot_key")
+            for pod in stopped if key else []:  # a deleted pod renews no lease: its slot's retry need not wait
+                revoke_pod_lease(study, int(str(key).split(":")[0]), pod)
             log.warning("trial %d ignored its stop signal for %d s: ended PRUNED, stopped %s", t.number, grace, stopped)
     p = progress(study)
     return PassReport(
