@@ -145,11 +145,14 @@ case $cmd in
         write_config
         echo "export CONTAINERS_STORAGE_CONF=$CONTAINERS_STORAGE_CONF CONTAINERS_CONF=$CONTAINERS_CONF"
         ;;
-    save)
+    save)  # skipped when FILE already holds this image (FILE.id records the image ID it was saved from)
         write_config
+        id=$(podman image inspect --format '{{.Id}}' "$2")
+        if [[ -f $3 && -f $3.id && $(cat "$3.id") == "$id" ]]; then echo "save: $3 is up to date"; exit 0; fi
         t0=$(now)
-        rm -f "$3"
+        rm -f "$3" "$3.id"
         podman save --quiet --format oci-archive -o "$3" "$2"
+        echo "$id" >"$3.id"
         took "podman save $2 ($(du -m "$3" | cut -f1) MB)" "$t0"
         ;;
     clean)
