@@ -89,15 +89,14 @@ def _run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     # a lively bar: pass at least every 2 s (the sensor's poke interval is for a scheduler)
-    run_id = (
-        args.resume[len(cfg.name) + 2 :] if args.resume else "cli__" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S")
-    )
+    run_id = ("resume__" if args.resume else "cli__") + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S")
     runner = LocalRunner(
         cfg,
         run_id,
         runner="automl-cli",
         on_progress=show,
         poke_s=min(cfg.pruning.poke_interval_s, 2),
+        study_name=args.resume or None,
     )
     print(f"study {runner.ctx.study_name}")
     try:

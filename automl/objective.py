@@ -17,17 +17,30 @@ turns the measures into Optuna constraint values.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 
 from automl.config import StudyConfig
-from automl.families.cv import cv_splitter
+from automl.families.cv import OutOfFold, cv_splitter
 from automl.families.space import ModelSpace, get_family, prepare_frame
 from automl.pruning.control import mo_report, mo_should_stop
 
-__all__ = ["Reporter", "cv_splitter", "evaluate_darts_trial", "evaluate_trial", "fit_final"]
+__all__ = [
+    "KeepOof",
+    "Reporter",
+    "cv_splitter",
+    "evaluate_darts_trial",
+    "evaluate_trial",
+    "final_pipeline",
+    "fit_final",
+]
+
+#: what keeps a completed trial's out-of-fold predictions: (trial number, its value, the predictions)
+KeepOof = Callable[[int, float, np.ndarray], None]
 
 
 class Reporter:
@@ -38,9 +51,21 @@ class Reporter:
     and the central MO rule decides (automl.pruning.control.mo_should_stop).
     """
 
-    def __init__(self, trial: optuna.Trial, config: StudyConfig, started: float, prunable: bool = True) -> None:
+    def __init__(
+        self,
+        trial: optuna.Trial,
+        config: StudyConfig,
+        started: float,
+        prunable: bool = True,
+        oof: OutOfFold | None = None,
+    ) -> None:
         self.trial, self.config, self.started, self.prunable = trial, config, started, prunable
         self.costs: dict[str, float] = {}  # the latest measured costs (multi-objective only)
+        self._oof = oof
+
+    @property
+    def oof(self) -> OutOfFold | None:
+        return self._oof
 
     @property
     def wants_costs(self) -> bool:
@@ -67,34 +92,48 @@ class Reporter:
 
 
 def evaluate_trial(
-    trial: optuna.Trial, config: StudyConfig, X: pd.DataFrame, y: pd.Series, prunable: bool = True
+    trial: optuna.Trial,
+    config: StudyConfig,
+    X: pd.DataFrame,
+    y: pd.Series,
+    prunable: bool = True,
+    keep_oof: KeepOof | None = None,
 ) -> float | list[float]:
     """Sample a configuration, cross-validate it with intermediate reports; return its score
     (multi-objective: one value per objective, and the measures in the ``measures`` user attribute).
 
-    Raises ``optuna.TrialPruned`` when the trial is told to stop.
+    ``keep_oof`` (single-objective studies that build an ensemble): called with the trial's out-of-fold
+    predictions when its cross-validation completes. Raises ``optuna.TrialPruned`` when the trial is told to stop.
     """
     name, params = ModelSpace.of(config).suggest(trial)
     family = get_family(name)
     params = {**params, **family.fixed_params(config)}
     X = prepare_frame(X)
     started = time.perf_counter()
-    reporter = Reporter(trial, config, started, prunable)
+    oof = OutOfFold(y, config.task) if keep_oof is not None and not config.is_multi_objective else None
+    reporter = Reporter(trial, config, started, prunable, oof)
     value = family.cross_validate(trial, config, params, X, y, reporter)
     trial.set_user_attr("train_seconds", time.perf_counter() - started)
     if not config.is_multi_objective:
+        if oof is not None and keep_oof is not None:
+            keep_oof(trial.number, value, oof.pred)
         return value
     measures = {**reporter.costs, config.metric: value}
     trial.set_user_attr("measures", measures)
     return [measures[n] for n in config.objective_names]
 
 
-def fit_final(config: StudyConfig, trial: optuna.trial.FrozenTrial, X: pd.DataFrame, y: pd.Series) -> Any:
-    """Fit a finished trial's configuration on all of (X, y)."""
+def final_pipeline(config: StudyConfig, trial: optuna.trial.FrozenTrial) -> Any:
+    """A finished trial's configuration as the unfitted pipeline its refit on all rows trains."""
     name, params = ModelSpace.of(config).from_params(trial.params)
     family = get_family(name)
     params = {**params, **family.final_params(config, trial), **family.fixed_params(config)}
-    return family.pipeline(params, config.task, config.seed).fit(prepare_frame(X), y)
+    return family.pipeline(params, config.task, config.seed)
+
+
+def fit_final(config: StudyConfig, trial: optuna.trial.FrozenTrial, X: pd.DataFrame, y: pd.Series) -> Any:
+    """Fit a finished trial's configuration on all of (X, y)."""
+    return final_pipeline(config, trial).fit(prepare_frame(X), y)
 
 
 def evaluate_darts_trial(

@@ -34,8 +34,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl import tracking
 from automl.config import StudyConfig, config_from_json
+from automl.ensemble.store import OofStore
 from automl.multiobjective.study import constraints_by_name
-from automl.objective import evaluate_darts_trial, evaluate_trial
+from automl.objective import KeepOof, evaluate_darts_trial, evaluate_trial
 from automl.pruning.control import fail_and_retry, retried_numbers
 from automl.redact import redact_text
 from automl.storage import Heartbeat, compat, is_transient, retry_storage
@@ -100,9 +101,18 @@ _SKIPPED, _STOP = -1, -2
 
 
 def run_slot(
-    config: StudyConfig, study_name: str, slot: int, X: pd.DataFrame, y: pd.Series, parent_run_id: str | None = None
+    config: StudyConfig,
+    study_name: str,
+    slot: int,
+    X: pd.DataFrame,
+    y: pd.Series,
+    parent_run_id: str | None = None,
+    train_path: str | None = None,
 ) -> list[int]:
     """Run this slot's trials; return the trial numbers it finished in this call.
+
+    ``train_path`` (the training matrix's file): with ``ensemble.size`` > 1, the best trials' out-of-fold
+    predictions are kept beside it (automl.ensemble.store) as the final ensemble's candidates.
 
     A storage outage (PostgreSQL restarting, the proxy unreachable) does not fail the slot: the
     step it interrupted is retried with backoff for up to ``config.storage_retry_s``. A trial that
@@ -123,6 +133,8 @@ def run_slot(
         retry_s,
         log,
     )
+    oof = OofStore.for_worker(config, train_path) if train_path else None
+    keep_oof = functools.partial(oof.keep, study) if oof is not None else None
     done_now: list[int] = []
     asked: dict[str, int] = {}  # slot key -> trial id of its last ask (to find it if the outage hit before tagging)
     live = config.mlflow_live_trials != "none"
@@ -133,7 +145,7 @@ def run_slot(
                 raise SlotLeaseHeld(f"slot {slot}: another worker took over the slot's lease; stopping")
             key = f"{slot}:{j}"
             number = retry_storage(
-                functools.partial(_slot_trial, config, study, slot, key, X, y, deadline, asked),
+                functools.partial(_slot_trial, config, study, slot, key, X, y, deadline, asked, keep_oof),
                 f"slot {slot}: trial {key}",
                 retry_s,
                 log,
@@ -161,6 +173,7 @@ def _slot_trial(
     y: pd.Series,
     deadline: float | None,
     asked: dict[str, int],
+    keep_oof: KeepOof | None = None,
 ) -> int:
     """Run the trial of one slot key (idempotent: safe to call again after a storage error)."""
 
@@ -210,7 +223,7 @@ def _slot_trial(
             if config.nas.solver == "darts" and key == "0:0":  # the study's first trial is DARTS' answer
                 value = evaluate_darts_trial(trial, config, X, y)
             else:
-                value = evaluate_trial(trial, config, X, y)
+                value = evaluate_trial(trial, config, X, y, keep_oof=keep_oof)
         except optuna.TrialPruned as pruned:
             if config.is_multi_objective:
                 record_constraints(trial, config)
@@ -331,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_json(Path(args.config).read_text())
     X, y = load_training_frame(args.data, config.dataset.target)
     try:
-        done = run_slot(config, args.study, args.slot, X, y, args.parent_run_id)
+        done = run_slot(config, args.study, args.slot, X, y, args.parent_run_id, train_path=args.data)
     except SlotLeaseHeld as err:
         log.error("%s", err)
         return 3

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per step, not a bar per file
+
 ROOT = Path(__file__).resolve().parents[1]
 CHECK = """
 import json, sys

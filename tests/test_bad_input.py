@@ -8,6 +8,7 @@ Every case goes through the entry point that meets it in a DAG run: the config f
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,6 +121,9 @@ OK_X = np.arange(N, dtype=float)
 
 
 # ---------------------------------------------------------------- storage / tracking (create_study stage)
+os.environ.setdefault("AUTOML_TEST_BAD_INPUT_PW", "s3cret")  # read where the storage URL is used
+
+
 def create_study_with(**config: Any) -> Callable[[Path], Any]:
     def run(tmp: Path) -> Any:
         cfg = make_config(**config)
@@ -179,7 +183,9 @@ CASES = [
     Case("regression-target-text", data(pd.DataFrame({"a": OK_X, "label": ["x", "y"] * (N // 2)}), task="regression",
                                         metric="rmse", model_space=["ridge"]), DataError, ("label", "not numeric")),
     Case("relationship-keys-mismatch", relational_mismatch, DataError, ("customers->orders", "orders.customer")),
-    Case("storage-unreachable", create_study_with(storage="postgresql+psycopg://u:s3cret@127.0.0.1:1/none"),
+    # the password comes from an AUTOML_ variable (a literal one is a config error): the message must not show it
+    Case("storage-unreachable",
+         create_study_with(storage="postgresql+psycopg://u:${AUTOML_TEST_BAD_INPUT_PW}@127.0.0.1:1/none"),
          StorageError, ("cannot open study storage", "postgresql+psycopg://u:***@127.0.0.1:1/none")),
     Case("storage-proxy-unreachable", create_study_with(storage=f"grpc://127.0.0.1:{_closed_port()}"), StorageError,
          ("storage proxy", "grpc://127.0.0.1:")),

@@ -69,8 +69,9 @@ def test_the_watcher_refuses_a_study_short_of_its_trials(automl_home: Path) -> N
 SLOW = {
     "model_space": ["lightgbm"],
     "budget": {
-        "n_trials": 12,  # the first worker outlives the duplicate's wait (one lease period)
-        "trials_per_slot": 12,
+        # the first worker must outlive the duplicate's wait (one lease period, 8 s): about 1 s a trial here
+        "n_trials": 24,
+        "trials_per_slot": 24,
         "parallelism": 1,
         "cv_folds": 2,
         "max_rounds": 3000,
@@ -128,7 +129,7 @@ def test_a_live_duplicate_slot_is_refused_and_no_healthy_trial_is_failed(automl_
         if first.poll() is None:
             first.kill()
     trials = create_or_open(config, "dup").trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 12  # nothing failed, nothing run twice
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 24  # nothing failed, nothing run twice
 
 
 def test_a_dead_workers_slot_is_taken_over_at_once(automl_home: Path, tmp_path: Path) -> None:

@@ -3,8 +3,8 @@ plugin manager finds the plugin through the package's ``airflow.plugins`` entry 
 
 Offline and quick: the wheel is built without build isolation and installed with ``--no-deps --no-index``;
 the fresh virtualenv (no system site-packages) sees the already-installed dependencies through a ``.pth``
-line naming the project virtualenv's site-packages (a plain path: that folder's own ``.pth`` files, e.g. the
-editable install of the checkout, are not run), so the package itself is imported from the wheel only.
+line naming a folder of links to the project virtualenv's site-packages, less the checkout's own editable
+install (its metadata and finder), so the package and its entry point come from the wheel only.
 """
 
 from __future__ import annotations
@@ -98,7 +98,15 @@ def test_the_wheel_installs_into_a_fresh_venv_and_airflow_finds_its_plugin(tmp_p
         timeout=300,
     )
     assert install.returncode == 0, install.stderr[-2000:]
-    (purelib / "project_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # the dependencies: the project virtualenv's packages, less this project's own (editable) install, whose
+    # entry point would register the plugin a second time
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    for folder in map(Path, site.getsitepackages()):
+        for entry in folder.iterdir():
+            if not entry.name.startswith(("airflow_automl", "__editable__")) and not (deps / entry.name).exists():
+                (deps / entry.name).symlink_to(entry)
+    (purelib / "project_deps.pth").write_text(f"{deps}\n")
     plugins = tmp_path / "no_plugins"  # no plugins folder: the entry point alone must register the plugin
     plugins.mkdir()
     env |= {

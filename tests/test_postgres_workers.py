@@ -63,8 +63,10 @@ def test_two_worker_processes_complete_exactly_n_trials(postgres_url: str, tmp_p
         optuna.delete_study(study_name=name, storage=get_storage(postgres_url))
 
 
-def test_unreachable_storage_is_one_clear_error() -> None:
-    cfg = make_config(storage="postgresql+psycopg://nobody:pw@127.0.0.1:1/none")
+def test_unreachable_storage_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a literal password is a config error; one from an AUTOML_ variable must not show in the message
+    monkeypatch.setenv("AUTOML_TEST_PG_PW", "pw")
+    cfg = make_config(storage="postgresql+psycopg://nobody:${AUTOML_TEST_PG_PW}@127.0.0.1:1/none")
     with pytest.raises(StorageError, match=r"cannot open study storage postgresql\+psycopg://nobody:\*\*\*@") as err:
         create_or_open(cfg, "x")
     assert "pw@" not in str(err.value)

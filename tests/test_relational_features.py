@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from helpers import make_config
 
-from automl.config import ConfigError, load_config
+from automl.config import ConfigError, load_config, parse_config
 from automl.data import DataError
 from automl.pipeline import RunContext
 from automl.pipeline.data import load_data
@@ -64,9 +65,9 @@ def test_missing_columns_and_relationships_are_clear_errors(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match=r"relationships\[2\] names table 'vendors'"):
         load_config(tmp_path / "bad.yaml")
     # a column that does not exist in the data: caught in load_data, before anything is written
+    # (the demo's table paths are relative to its folder: parsed with that folder as the base)
     text = DEMO.read_text().replace("time_index: session_start", "time_index: started_at")
-    (tmp_path / "bad2.yaml").write_text(text)
-    cfg = load_config(tmp_path / "bad2.yaml")
+    cfg = parse_config(yaml.safe_load(text), source="bad2.yaml", base_dir=DEMO.parent)
     with pytest.raises(DataError, match=r"table 'sessions': time_index column 'started_at' does not exist"):
         load_data(RunContext.new(cfg, "never"))
 

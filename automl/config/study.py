@@ -15,7 +15,7 @@ from automl.config.executor import ExecutorConfig
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig
 from automl.config.nas import NasConfig
 from automl.config.orchestration import AirflowConfig, check_schedule
-from automl.config.search import BudgetConfig, PruningConfig, WarmStartConfig
+from automl.config.search import BudgetConfig, EnsembleConfig, PruningConfig, WarmStartConfig
 from automl.config.space import SEARCH_SPACE_DESCRIPTION, SearchSpace
 from automl.config.storage import check_storage_url, default_storage_url
 from automl.families.registry import FAMILIES, family_names
@@ -148,6 +148,9 @@ class StudyConfig(_Strict):
         None, description="Pareto search over the metric and measured costs (default: single-objective)"
     )
     nas: NasConfig = Field(NasConfig(), description="neural architecture search: the solver (sampled or DARTS)")
+    ensemble: EnsembleConfig = Field(
+        EnsembleConfig(), description="the final model as an ensemble of trials (default: the best trial alone)"
+    )
     tags: list[str] = Field(default_factory=list, description="tags of the study's DAG")
     retries: int = Field(2, ge=0, le=10, description="Airflow retries per task")
     retry_delay_s: int = Field(15, ge=0, description="seconds between an Airflow task's retries")

@@ -17,7 +17,8 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from automl.config import StudyConfig
 from automl.families.cv import StepReporter, cv_splitter, measure_batch, measure_repeats
 from automl.measure import model_costs
-from automl.metrics.scoring import score
+from automl.metrics import get_metric
+from automl.metrics.scoring import score_predictions
 
 
 class ModelFamily(ABC):
@@ -104,9 +105,14 @@ class ModelFamily(ABC):
         """K-fold CV with one report per fold (the mean of the folds so far); returns the mean score."""
         pipe = self.pipeline(params, config.task, config.seed)
         scores: list[float] = []
+        proba = get_metric(config.metric).classification
         for fold, (tr, va) in enumerate(cv_splitter(config).split(X, y), start=1):
             model = clone(pipe).fit(X.iloc[tr], y.iloc[tr])
-            scores.append(score(config.metric, model, X.iloc[va], y.iloc[va]))
+            pred = model.predict_proba(X.iloc[va]) if proba else model.predict(X.iloc[va])
+            classes = model.classes_ if proba else None
+            scores.append(score_predictions(config.metric, y.iloc[va], pred, classes))
+            if reporter.oof is not None:
+                reporter.oof.put(va, pred, classes)
             mean = float(np.mean(scores))
             if fold == 1 and reporter.wants_costs:
                 reporter.measure(self.costs(model, measure_batch(config, X.iloc[va]), measure_repeats(config)))

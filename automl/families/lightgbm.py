@@ -97,15 +97,18 @@ class LightGBMFamily(ModelFamily):
         b = config.budget
         maximize = config.metric_direction == "maximize"
         classes: np.ndarray | None = None
+        labels: np.ndarray | None = None
         y_enc: np.ndarray = y.to_numpy()
         if config.task == "classification":
             enc = LabelEncoder().fit(y)
             y_enc = enc.transform(y)
-            classes = np.arange(len(enc.classes_))
+            classes, labels = np.arange(len(enc.classes_)), enc.classes_
         native = self.native_params(params, config.task, 0 if classes is None else len(classes), config.seed)
         pre = self.pipeline(params, config.task, config.seed).named_steps["pre"]
         folds = []
+        rows = []
         for tr, va in cv_splitter(config).split(X, y):
+            rows.append(va)
             p = clone(pre).fit(X.iloc[tr])
             one = {"verbosity": -1, "num_threads": 1}  # all-core OpenMP stalls when the slots fill the cores
             train = lgb.Dataset(p.transform(X.iloc[tr]), y_enc[tr], params=one)
@@ -145,6 +148,9 @@ class LightGBMFamily(ModelFamily):
             booster, X_va, _ = folds[0]
             batch = measure_batch(config, X_va)
             reporter.measure(lightgbm_costs(booster, batch, measure_repeats(config), num_iteration=best_rounds))
+        if reporter.oof is not None:  # the folds' predictions at the round the trial's score comes from
+            for (booster, X_va, _), va in zip(folds, rows, strict=True):
+                reporter.oof.put(va, booster.predict(X_va, num_iteration=best_rounds), labels)
         trial.set_user_attr("best_rounds", best_rounds)
         trial.set_user_attr("train_steps", rounds * len(folds))
         assert best is not None

@@ -54,7 +54,9 @@ class TorchFamily(ModelFamily):
         maximize = config.metric_direction == "maximize"
         pipe = self.pipeline({**params, "epochs": b.max_epochs}, config.task, config.seed)
         folds = []
+        rows = []
         for tr, va in cv_splitter(config).split(X, y):
+            rows.append(va)
             pre = clone(pipe.named_steps["pre"]).fit(X.iloc[tr])
             net = clone(pipe.named_steps["model"])
             folds.append(
@@ -66,18 +68,21 @@ class TorchFamily(ModelFamily):
                 )
             )
         best, best_epoch, epoch = None, 0, 0
+        best_preds: list[tuple[Any, Any]] = []  # the folds' predictions at the best epoch (for the ensemble)
         for epoch in range(1, b.max_epochs + 1):
             fold_scores = []
+            preds = []
             for net, steps, X_va, y_va in folds:
                 next(steps)
                 raw = net.predict_proba(X_va)
                 classes = net.classes_ if config.task == "classification" else None
+                preds.append((raw, classes))
                 fold_scores.append(score_predictions(config.metric, y_va, raw, classes))
             mean = float(np.mean(fold_scores))
             if not np.isfinite(mean):
                 mean = float("nan")
             elif best is None or better(mean, best, maximize):
-                best, best_epoch = mean, epoch
+                best, best_epoch, best_preds = mean, epoch, preds
             if epoch == 1 and reporter.wants_costs:  # the architecture fixes the costs: measure once
                 net, _, X_va, _ = folds[0]
                 reporter.measure(net.measure(measure_batch(config, X_va), measure_repeats(config)))
@@ -86,6 +91,9 @@ class TorchFamily(ModelFamily):
                 break
         if best is None:
             raise ValueError("the network's validation score was never finite")
+        if reporter.oof is not None:
+            for (raw, classes), va in zip(best_preds, rows, strict=True):
+                reporter.oof.put(va, raw, classes)
         trial.set_user_attr("best_epochs", best_epoch)
         trial.set_user_attr("train_steps", epoch * len(folds))
         return best

@@ -20,6 +20,7 @@ from mlflow.data.pandas_dataset import from_pandas
 
 from automl import tracking
 from automl.config import StudyConfig
+from automl.ensemble import build_ensemble
 from automl.families.space import prepare_frame
 from automl.measure import latency_batch, model_costs
 from automl.meta.knowledge import record_study
@@ -53,7 +54,8 @@ log = logging.getLogger("automl.pipeline")
 
 def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures, checked: SearchChecked) -> Retrained:
     """Sync every trial to MLflow, then refit the best configuration on all training rows (``checked``: the
-    watcher passed the search)."""
+    watcher passed the search); with ``ensemble.size`` > 1, the ensemble selected on the trials' out-of-fold
+    predictions (automl.ensemble), one estimator saved where the single model would be."""
     config, parent = ctx.config, study.parent_run_id
     s = open_study(config, ctx.study_name)
     synced = tracking.sync_trials(config, parent, s)
@@ -75,7 +77,20 @@ def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures
     train = pd.read_parquet(features.train)
     target = config.dataset.target
     started = time.perf_counter()
-    model = fit_final(config, best, train.drop(columns=[target]), train[target])
+    model, ens_params = None, {}
+    if config.ensemble.size > 1 and not config.is_multi_objective:
+        built = build_ensemble(config, s, features.train, train.drop(columns=[target]), train[target])
+        if built is not None:
+            model = built.model
+            ens_params = {"ensemble.members": ",".join(f"{n}:{w:.4g}" for n, w in built.members.items())}
+            extra_metrics |= {
+                f"ensemble_oof_{config.metric}": built.oof_score,
+                f"best_single_oof_{config.metric}": built.best_single_oof,
+                "ensemble_members": float(len(built.members)),
+            }
+            tracking.log_json(config, parent, built.summary(config.metric), "ensemble/ensemble.json")
+    if model is None:
+        model = fit_final(config, best, train.drop(columns=[target]), train[target])
     seconds = time.perf_counter() - started
     model_path = ctx.out / "model.joblib"
     tmp = model_path.with_suffix(".tmp")
@@ -94,7 +109,7 @@ def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures
             "trials_failed": p.failed,
             "retrain_seconds": seconds,
         },
-        params={f"best.{k}": v for k, v in best.params.items()} | {"best_trial": best.number},
+        params={f"best.{k}": v for k, v in best.params.items()} | {"best_trial": best.number} | ens_params,
     )
     return Retrained(
         model_path=str(model_path),

@@ -110,15 +110,16 @@ class LocalRunner:
         until: str | None = None,
         poke_s: float | None = None,
         on_progress: Callable[[PassReport], None] | None = None,
+        study_name: str | None = None,
     ) -> None:
+        """``study_name``: run in that existing study (a resume) instead of the run's own new one."""
         names = [step.name for step in PIPELINE]
         if until is not None and until not in names:
             raise ValueError(f"unknown stage {until!r}; the pipeline is {names}")
         self.config = config
         self.run_id = run_id or "local__" + datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S")
-        self.ctx = RunContext.new(
-            config, study_name_for(config, self.run_id), {"run_id": self.run_id, "runner": runner}
-        )
+        name = study_name or study_name_for(config, self.run_id)
+        self.ctx = RunContext.new(config, name, {"run_id": self.run_id, "runner": runner})
         self.until = until
         self.poke_s = float(config.pruning.poke_interval_s if poke_s is None else poke_s)
         self.on_progress = on_progress

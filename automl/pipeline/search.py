@@ -30,7 +30,7 @@ from automl.pipeline.artifacts import (
 )
 from automl.pruning.control import enforce, force_prune, overdue_stops
 from automl.redact import redact
-from automl.study import create_or_open, open_study, progress
+from automl.study import STOP_REASON, create_or_open, open_study, progress
 from automl.urls import mlflow_ui_base
 
 log = logging.getLogger("automl.pipeline")
@@ -83,17 +83,19 @@ class SearchIncomplete(RuntimeError):
 
 def check_search(ctx: RunContext, study: StudyHandle) -> SearchChecked:
     """The watcher: after every slot ended, the run goes on only if the study reached its trial budget
-    (or its deadline) with fewer failed trials than ``budget.max_failed_trials``; otherwise it fails here."""
+    (or its deadline, or stopped on ``budget.patience``) with fewer failed trials than
+    ``budget.max_failed_trials``; otherwise it fails here."""
     config = ctx.config
     s = open_study(config, ctx.study_name)
     p = progress(s)
     n, budget = config.budget.n_trials, config.budget.failure_budget
     deadline = s.user_attrs.get("deadline")
     timed_out = deadline is not None and time.time() >= float(deadline)
+    stopped = s.user_attrs.get(STOP_REASON)  # patience: the study ended itself (cleared on resume)
     problems = []
     if p.failed >= budget:
         problems.append(f"{p.failed} trials failed; the failure budget (budget.max_failed_trials) is {budget}")
-    if p.finished < n and not timed_out:
+    if p.finished < n and not timed_out and not stopped:
         problems.append(
             f"only {p.finished} of {n} trials ended before the time budget (a trial slot failed or was killed "
             "past its retries, or stopped on the failure budget)"
@@ -102,9 +104,8 @@ def check_search(ctx: RunContext, study: StudyHandle) -> SearchChecked:
         problems.append("no trial completed")
     if problems:
         raise SearchIncomplete(f"study {ctx.study_name}: {'; '.join(problems)} ({p.line()}); nothing is registered")
-    log.info(
-        "search checked: %s (%d of %d trials%s)", p.line(), p.finished, n, ", deadline reached" if timed_out else ""
-    )
+    ended = ", deadline reached" if timed_out else f", stopped early: {stopped}" if stopped else ""
+    log.info("search checked: %s (%d of %d trials%s)", p.line(), p.finished, n, ended)
     return SearchChecked(complete=p.complete, pruned=p.pruned, failed=p.failed, n_trials=n, deadline_reached=timed_out)
 
 
