@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-model-env test-k8s test-ui browser-deps lint docs bench bench-quality ui ui-stop clean-state clean
+.PHONY: install demo test test-model-env test-k8s images images-clean test-images test-ui browser-deps lint docs bench bench-quality ui ui-stop clean-state clean
 
 install: $(STAMP)
 
@@ -30,6 +30,18 @@ test-model-env: install
 # trial slots as real pods on ../shared/k8s-local (root; starts and stops its own cluster; ~3 min)
 test-k8s: install
 	AUTOML_TEST_K8S=1 timeout -s INT -k 60 900 $(PY) -m pytest -s tests/test_k8s_cluster.py $(PYTEST_ARGS)
+
+# the base, worker and Airflow images, built offline with Debian's buildah into .automl/images (root; the
+# first run ~6 min, a second one reuses the cached layers); scripts/images.sh prints each step's time and the sizes
+images:
+	scripts/images.sh build
+
+images-clean:
+	scripts/images.sh clean
+
+# runs the built worker image with podman (read-only root, non-root, host network): imports and `automl --help`
+test-images: install
+	AUTOML_TEST_IMAGES=1 $(PY) -m pytest tests/test_images.py $(PYTEST_ARGS)
 
 # Airflow UI (scheduler, dag-processor, triggerer; LocalExecutor) + MLflow UI on 127.0.0.1, over the demo's state
 # (UI_ARGS: e.g. --airflow-port 8081 --mlflow-port 5001 --airflow-home DIR --automl-home DIR; see scripts/ui.py)
