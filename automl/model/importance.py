@@ -3,8 +3,10 @@
 Each raw column is shuffled in turn and the whole model (features recomputed from the shuffled raw
 rows, then the estimator) is scored again on the holdout with the study's metric; the drop is the
 column's importance (the definition of scikit-learn's ``permutation_importance``). All shuffled copies
-go through the model in one call: scikit-learn's loop would run the feature step (featuretools) once
-per column and repeat, tens of seconds on a few dozen columns, where one call takes about a second.
+go through the model in one call: scikit-learn's loop runs the whole model (the featuretools step
+included) once per column and repeat. Measured on the demo's champion (breast_cancer, 30 raw columns,
+114 holdout rows, 3 repeats, 2026-11-30, 2 cores): 0.22 s here, 2.88 s through
+``sklearn.inspection.permutation_importance`` with a wrapper around the same model.
 """
 
 from __future__ import annotations
