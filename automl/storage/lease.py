@@ -152,7 +152,7 @@ def revoke_pod_lease(study: optuna.Study, slot: int, pod: str) -> bool:
     held = storage.get_study_system_attrs(study_id).get(key)
     if not isinstance(held, dict) or held.get("pod") != pod:
         return False
-    revoked = {"token": int(held.get("token", 0)) + 1, "host": "", "pid": 0, "pod": "", "renewed_at": 0.0}
-    storage.set_study_system_attr(study_id, key, revoked)
-    log.info("slot %d: lease of deleted pod %s revoked (token %d)", slot, pod, revoked["token"])
+    token = int(held.get("token", 0)) + 1
+    storage.set_study_system_attr(study_id, key, {"token": token, "host": "", "pid": 0, "pod": "", "renewed_at": 0.0})
+    log.info("slot %d: lease of deleted pod %s revoked (token %d)", slot, pod, token)
     return True
