@@ -27,9 +27,12 @@ test: install
 test-model-env: install
 	$(PY) scripts/test_model_env.py
 
-# trial slots as real pods on ../shared/k8s-local (root; starts and stops its own cluster; ~3 min)
+# trial slots as real pods on ../shared/k8s-local (root; starts and stops its own cluster): the pods run the worker
+# image from `make images` (built or brought up to date first), imported into the cluster's containerd;
+# K8S_CHROOT=1: the quick local opt-in that chroots into this host's virtualenv instead (no image)
 test-k8s: install
-	AUTOML_TEST_K8S=1 timeout -s INT -k 60 900 $(PY) -m pytest -s tests/test_k8s_cluster.py $(PYTEST_ARGS)
+	@if [ "$(K8S_CHROOT)" != 1 ]; then scripts/images.sh build; fi
+	AUTOML_TEST_K8S=1 AUTOML_TEST_K8S_CHROOT=$(K8S_CHROOT) timeout -s INT -k 60 900 $(PY) -m pytest -s tests/test_k8s_cluster.py $(PYTEST_ARGS)
 
 # the base, worker and Airflow images, built offline with Debian's buildah into .automl/images (root; the
 # first run ~6 min, a second one reuses the cached layers); scripts/images.sh prints each step's time and the sizes

@@ -57,6 +57,12 @@ SECRET_NAME = "automl-test-urls"
 NAMESPACE = "automl"  # from docker/k8s/namespace.yaml
 K8S_DIR = ROOT / "docker" / "k8s"
 
+# the trial pods run the worker image built by `make images`, imported into the cluster's containerd
+# (imagePullPolicy Never); AUTOML_TEST_K8S_CHROOT=1 (`make test-k8s K8S_CHROOT=1`) is the quick local opt-in
+# that chroots into this host's virtualenv instead (no image build)
+CHROOT = os.environ.get("AUTOML_TEST_K8S_CHROOT") == "1"
+WORKER_IMAGE = os.environ.get("WORKER_IMAGE", "localhost/automl-worker:0.1.0")
+
 if os.environ.get("AUTOML_TEST_K8S") != "1":
     pytest.skip("the real-cluster test runs with `make test-k8s` (AUTOML_TEST_K8S=1)", allow_module_level=True)
 
@@ -111,11 +117,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     env = {**os.environ, "K8S_LOCAL_DIR": str(run_dir), "K8S_LOCAL_GPUS": str(GPUS)}
     started = time.time()
     try:
+        if not CHROOT:  # the built worker image as an archive, imported by up.sh into the cluster's containerd
+            archive = Path(os.environ.get("AUTOML_IMAGES_DIR", ROOT / ".automl" / "images")) / "worker.tar"
+            save = subprocess.run(
+                ["bash", str(ROOT / "scripts" / "images.sh"), "save", WORKER_IMAGE, str(archive)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert save.returncode == 0, f"no built worker image (run `make images`):\n{save.stdout}{save.stderr}"
+            print(save.stdout.strip())
+            env["K8S_LOCAL_IMAGES"] = str(archive)
         up = subprocess.run(["bash", str(KIT / "up.sh")], env=env, capture_output=True, text=True, timeout=300)
         assert up.returncode == 0, f"up.sh failed:\n{up.stdout[-2000:]}\n{up.stderr[-4000:]}"
         kubeconfig = run_dir / "kubeconfig"
         print(f"cluster up in {time.time() - started:.1f} s")
-        yield {"kubeconfig": str(kubeconfig), "run_dir": run_dir}
+        built = "" if CHROOT else Path(f"{env['K8S_LOCAL_IMAGES']}.id").read_text().strip()
+        yield {"kubeconfig": str(kubeconfig), "run_dir": run_dir, "image_id": built}
     finally:
         t0 = time.time()
         down = subprocess.run(["bash", str(KIT / "down.sh")], env=env, capture_output=True, text=True, timeout=120)
@@ -315,7 +333,23 @@ def _can(api_client: Any, verb: str, resource: str, namespace: str) -> bool:
     return bool(k8s.AuthorizationV1Api(api_client).create_subject_access_review(review).status.allowed)
 
 
-def _study_yaml(python: str) -> str:
+def _executor_yaml(python: str, state_dir: str) -> str:
+    """The pods' image: the built worker image (default), or the host chroot opt-in."""
+    if CHROOT:
+        return f"""\
+  image: docker.io/library/busybox:1.36
+  image_pull_policy: IfNotPresent
+  host_chroot: true       # dev cluster: the node's virtualenv via chroot instead of a worker image
+  command: [{python}]
+"""
+    return f"""\
+  image: {WORKER_IMAGE}
+  image_pull_policy: Never  # imported into the node's containerd; no registry
+  shared_host_path: {state_dir}  # the run's config and training matrix, mounted read-only
+"""
+
+
+def _study_yaml(python: str, state_dir: str) -> str:
     return f"""\
 name: k8s_demo
 description: the demo study, small, with every trial slot a Kubernetes pod (make test-k8s)
@@ -335,9 +369,7 @@ retry_delay_s: 1
 seed: 11
 executor:
   kind: kubernetes
-  image: docker.io/library/busybox:1.36
-  image_pull_policy: IfNotPresent
-  namespace: {NAMESPACE}
+{_executor_yaml(python, state_dir)}  namespace: {NAMESPACE}
   gpus: 1
   cpu_request: 50m
   cpu_limit: "1"
@@ -348,8 +380,6 @@ executor:
   labels: {{suite: automl-k8s-test}}
   active_deadline_s: 300
   host_network: true      # the storage and MLflow listen on the node's 127.0.0.1
-  host_chroot: true       # dev cluster: the node's virtualenv via chroot instead of a worker image
-  command: [{python}]
 """
 
 
@@ -386,11 +416,16 @@ def test_study_runs_as_gpu_pods(  # type: ignore[no-untyped-def]
         "AIRFLOW_CONN_K8S_LOCAL",
         json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": sa_kubeconfig, "in_cluster": False}}),
     )
-    monkeypatch.setenv("AUTOML_ALLOW_HOST_CHROOT", "1")  # the operator's switch: the study below uses host_chroot
+    state_dir = Path(os.environ["AUTOML_HOME"])
+    if CHROOT:
+        monkeypatch.setenv("AUTOML_ALLOW_HOST_CHROOT", "1")  # the operator's switch: the study uses host_chroot
+    else:  # the image's non-root user (uid 10001) reads the mounted state: the session folder is mkdtemp's 0700
+        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.parent.chmod(0o755)
     monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "8")
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
     study_file = TEST_DAGS / "studies" / "k8s_demo.yaml"
-    study_file.write_text(_study_yaml(sys.executable))
+    study_file.write_text(_study_yaml(sys.executable, str(state_dir)))
     watch = PodWatch(api, "app.kubernetes.io/name=automl-trial,suite=automl-k8s-test")
     frozen: dict[str, Any] = {}
     try:
@@ -482,6 +517,17 @@ def test_study_runs_as_gpu_pods(  # type: ignore[no-untyped-def]
     for name, pod in watch.pods.items():
         c = pod["spec"]["containers"][0]
         assert c["resources"]["limits"]["nvidia.com/gpu"] == "1", name
+        if not CHROOT:  # the built image, never pulled; no host path but the read-only state folder
+            assert (c["image"], c["image_pull_policy"]) == (WORKER_IMAGE, "Never"), name
+            host_paths = [v["host_path"]["path"] for v in pod["spec"]["volumes"] if v.get("host_path")]
+            assert host_paths == [str(state_dir)], host_paths
+            state_mounts = [m for m in c["volume_mounts"] if m["mount_path"] == str(state_dir)]
+            assert [m["read_only"] for m in state_mounts] == [True]
+            assert pod["spec"]["security_context"]["run_as_user"] == 10001 and c["command"][0] == "python"
+    if not CHROOT:  # the containers ran the very image `make images` built (its ID, as the kubelet reports it)
+        ran = {cs["image_id"] for p in watch.pods.values() for cs in p["status"].get("container_statuses") or []}
+        print(f"built image {cluster['image_id']}; the pods ran {ran}")
+        assert ran and all(cluster["image_id"].removeprefix("sha256:") in i for i in ran if i), ran
         assert c["env_from"][0]["secret_ref"]["name"] == SECRET_NAME
         assert token not in json.dumps(pod, default=str)
     logs = sorted((Path(os.environ["AIRFLOW_HOME"]) / "logs").rglob("*.log"))
