@@ -14,7 +14,7 @@ the command of the compose file's healthcheck; ``service_completed_successfully`
 Its one patch to podman-compose 1.0.3: a service with ``network_mode`` gets no project network (1.0.3
 creates one and attaches the container to it whatever ``network_mode`` says; later releases do not).
 
-Secrets (the PostgreSQL password, the JWT secret, the proxy token) are random (or taken from the
+Secrets (the PostgreSQL password, the JWT secret, the Airflow login, the proxy token) are random (or taken from the
 environment: tests/test_compose.py passes its own to check that none is printed), live only in this process's
 environment and podman's container configs (removed at teardown), and are checked absent from every
 container log. The proxy's TLS certificate and key are made with openssl in a private temporary folder,
@@ -52,8 +52,7 @@ PROJECT = "automlsmoke"
 DAG_ID = "automl_demo_breast_cancer"
 STUDY_FILE = ROOT / "dags" / "studies" / "demo_breast_cancer.yaml"
 PROXY_UID = 10001  # the worker image's user: the proxy reads its TLS key
-SECRET_NAMES = ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AUTOML_PROXY_TOKEN")
-PASSWORDS_FILE = "/opt/airflow/simple_auth_manager_passwords.json.generated"
+SECRET_NAMES = ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_ADMIN_PASSWORD", "AUTOML_PROXY_TOKEN")
 
 # podman-compose 1.0.3 with one fix: no project network for a service that has network_mode
 PODMAN_COMPOSE = """
@@ -309,10 +308,10 @@ def api(url: str, token: str | None = None, data: dict[str, Any] | None = None, 
 def run_demo(stack: Stack, ports: dict[str, int], n_trials: int, timer: Timer, report: dict[str, Any]) -> None:
     base = f"http://127.0.0.1:{ports['airflow']}"
     with timer.step("log in (POST /auth/token)"):
-        logins = json.loads(podman("exec", stack.container("airflow-api-server"), "cat", PASSWORDS_FILE, check=True))
-        stack.secret_values += list(logins.values())
-        user, password = next(iter(logins.items()))
-        token = api(f"{base}/auth/token", data={"username": user, "password": password}, method="POST")["access_token"]
+        password = stack.env["AIRFLOW_ADMIN_PASSWORD"]  # the login airflow-init wrote
+        token = api(f"{base}/auth/token", data={"username": "admin", "password": password}, method="POST")[
+            "access_token"
+        ]
     with timer.step(f"{DAG_ID} parsed and unpaused"):
         deadline = time.monotonic() + 240
         while True:

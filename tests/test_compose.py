@@ -61,7 +61,8 @@ def test_compose_stack_runs_the_demo_and_leaves_nothing_behind(tmp_path: Path) -
     before = _host()
     assert "podman0" not in before["ip link"] and "cni-podman0" not in before["ip link"]
     values = {
-        name: secrets.token_urlsafe(32) for name in ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AUTOML_PROXY_TOKEN")
+        name: secrets.token_urlsafe(32)
+        for name in ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_ADMIN_PASSWORD", "AUTOML_PROXY_TOKEN")
     }
     report_file = tmp_path / "report.json"
     proc = subprocess.Popen(

@@ -23,6 +23,7 @@ BIN = Path(sys.executable).parent
 SECRET_ENV = {
     "POSTGRES_PASSWORD": "pw-for-config-check",
     "AIRFLOW_JWT_SECRET": "jwt-for-config-check",
+    "AIRFLOW_ADMIN_PASSWORD": "login-for-config-check",
     "AUTOML_PROXY_TOKEN": "token-for-config-check",
 }
 
@@ -127,6 +128,8 @@ def test_compose_config_renders_the_stack() -> None:
         env = services[name]["environment"]
         assert env["AUTOML_STORAGE"] == "grpc://automl-storage-proxy:13000"
         assert env["AUTOML_PROXY_CA"] == "/run/secrets/proxy_crt"
+        assert "AIRFLOW_ADMIN_PASSWORD" not in env  # only airflow-init writes the login file
+    assert services["airflow-init"]["environment"]["AIRFLOW_ADMIN_PASSWORD"] == SECRET_ENV["AIRFLOW_ADMIN_PASSWORD"]
     # published ports stay on the loopback interface
     assert all(p.get("host_ip") == "127.0.0.1" for s in services.values() for p in s.get("ports", []))
 
