@@ -45,6 +45,7 @@ def _lines(*cmd: str) -> set[str]:
 
 
 def _host() -> dict[str, set[str]]:
+    assert shutil.which("iptables-save") and shutil.which("ip"), "make test-compose compares iptables-save and ip link"
     chains = {line.split()[0] for line in _lines("iptables-save") if line.startswith((":", "*"))}
     return {
         "podman ps -a": _lines("podman", "ps", "-a", "--format", "{{.Names}}"),
