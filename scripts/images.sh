@@ -7,6 +7,7 @@
 # Every FROM resolves to the local base image (build argument BASE_IMAGE, --pull=never). pip inside the
 # builds reaches the package index given as PIP_INDEX_URL (default: the host's pip config, else PyPI), with
 # the host's CA bundle and the local wheel folder (the CPU torch wheel) mounted read-only, never copied in.
+# The postgres build runs apt-get inside the build against the base's Debian mirror (its sources.list).
 # Storage, run state and the container config files live under $AUTOML_IMAGES_DIR (default .automl/images).
 #
 # usage: scripts/images.sh build|clean|sizes|env|save IMAGE FILE
