@@ -45,7 +45,7 @@ test-images: install
 
 # docker/docker-compose.yml for real with podman-compose (root; the images of make images; host networking on
 # loopback ports): the demo DAG triggered through the REST API until it succeeds, then everything torn down and
-# checked gone (containers, volumes, networks, links, iptables chains); prints each step's time (~9 min on 2 cores)
+# checked gone (containers, volumes, networks, links, iptables chains); prints each step's time (5-9 min on 2 cores)
 test-compose: install
 	AUTOML_TEST_COMPOSE=1 $(PY) -m pytest -s -p no:cacheprovider tests/test_compose.py $(PYTEST_ARGS)
 
