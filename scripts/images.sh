@@ -3,9 +3,11 @@
 #   localhost/debian-base:bookworm    debootstrap --variant=minbase (+ python3, venv, libgomp1, CA certificates)
 #   localhost/automl-worker:0.1.0      docker/Dockerfile          (the trial worker)
 #   localhost/automl-airflow:0.1.0     docker/Dockerfile.airflow  (the Airflow services)
+#   localhost/automl-postgres:15       docker/Dockerfile.postgres (Debian's postgresql-15, for the compose stack)
 # Every FROM resolves to the local base image (build argument BASE_IMAGE, --pull=never). pip inside the
 # builds reaches the package index given as PIP_INDEX_URL (default: the host's pip config, else PyPI), with
 # the host's CA bundle and the local wheel folder (the CPU torch wheel) mounted read-only, never copied in.
+# The postgres build runs apt-get inside the build against the base's Debian mirror (its sources.list).
 # Storage, run state and the container config files live under $AUTOML_IMAGES_DIR (default .automl/images).
 #
 # usage: scripts/images.sh build|clean|sizes|env|save IMAGE FILE
@@ -22,6 +24,7 @@ DIR=${AUTOML_IMAGES_DIR:-$ROOT/.automl/images}
 BASE_IMAGE=${BASE_IMAGE:-localhost/debian-base:bookworm}
 WORKER_IMAGE=${WORKER_IMAGE:-localhost/automl-worker:0.1.0}
 AIRFLOW_IMAGE=${AIRFLOW_IMAGE:-localhost/automl-airflow:0.1.0}
+POSTGRES_IMAGE=${POSTGRES_IMAGE:-localhost/automl-postgres:15}
 SUITE=${DEBIAN_SUITE:-bookworm}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 
@@ -132,6 +135,7 @@ case $cmd in
         build_base
         bud worker docker/Dockerfile "$WORKER_IMAGE"
         bud airflow docker/Dockerfile.airflow "$AIRFLOW_IMAGE"
+        bud postgres docker/Dockerfile.postgres "$POSTGRES_IMAGE"
         buildah rm --all >/dev/null 2>&1 || true
         took "make images" "$t_all"
         sizes

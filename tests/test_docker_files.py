@@ -20,7 +20,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
 BIN = Path(sys.executable).parent
-SECRET_ENV = {"POSTGRES_PASSWORD": "pw-for-config-check", "AIRFLOW_JWT_SECRET": "jwt-for-config-check"}
+SECRET_ENV = {
+    "POSTGRES_PASSWORD": "pw-for-config-check",
+    "AIRFLOW_JWT_SECRET": "jwt-for-config-check",
+    "AIRFLOW_ADMIN_PASSWORD": "login-for-config-check",
+    "AUTOML_PROXY_TOKEN": "token-for-config-check",
+}
 
 
 def _run(cmd: list[str], **env: str) -> subprocess.CompletedProcess[str]:
@@ -43,7 +48,7 @@ def _stages(dockerfile: Path) -> list[list[str]]:
     return stages
 
 
-@pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.airflow"])
+@pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.airflow", "Dockerfile.postgres"])
 def test_hadolint_passes(name: str) -> None:
     proc = _run([str(BIN / "hadolint"), "--failure-threshold", "info", str(DOCKER / name)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -68,6 +73,16 @@ def test_every_from_is_the_local_base_given_as_a_build_argument(name: str) -> No
     assert "--index-url" not in text and "download.pytorch.org" not in text
 
 
+def test_postgres_image_is_the_local_base_with_debians_package_and_non_root() -> None:
+    # the compose stack's database: no registry image either (postgres:16 is not reachable offline)
+    text = (DOCKER / "Dockerfile.postgres").read_text()
+    assert re.search(r"^ARG BASE_IMAGE=localhost/debian-base:bookworm$", text, re.M)
+    assert [line for line in text.splitlines() if line.startswith("FROM ")] == ["FROM ${BASE_IMAGE} AS runtime"]
+    assert "install -y -q --no-install-recommends postgresql-15" in text
+    assert re.search(r"^USER 999:999$", text, re.M)
+    assert (DOCKER / "postgres-entrypoint.sh").stat().st_mode & 0o111  # COPY keeps the mode
+
+
 def test_worker_image_is_multi_stage_and_non_root() -> None:
     stages = _stages(DOCKER / "Dockerfile")
     assert len(stages) >= 2
@@ -87,6 +102,7 @@ def test_compose_config_renders_the_stack() -> None:
     services = json.loads(proc.stdout)["services"]
     assert set(services) == {
         "postgres",
+        "automl-storage-proxy",
         "mlflow",
         "airflow-init",
         "airflow-api-server",
@@ -98,6 +114,22 @@ def test_compose_config_renders_the_stack() -> None:
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
         assert services[name]["command"] == [name.removeprefix("airflow-")]
     assert services["mlflow"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # every image is one that make images builds
+    assert {s["image"] for s in services.values()} == {
+        "automl-postgres:15",
+        "automl-worker:0.1.0",
+        "automl-airflow:0.1.0",
+    }
+    # the study storage goes through the proxy, which wants the token and TLS; the token is no argument
+    proxy = services["automl-storage-proxy"]
+    assert {"--tls-cert", "--tls-key"} <= set(proxy["command"]) and "--insecure" not in proxy["command"]
+    assert proxy["environment"]["AUTOML_PROXY_TOKEN"] == SECRET_ENV["AUTOML_PROXY_TOKEN"]
+    for name in ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        env = services[name]["environment"]
+        assert env["AUTOML_STORAGE"] == "grpc://automl-storage-proxy:13000"
+        assert env["AUTOML_PROXY_CA"] == "/run/secrets/proxy_crt"
+        assert "AIRFLOW_ADMIN_PASSWORD" not in env  # only airflow-init writes the login file
+    assert services["airflow-init"]["environment"]["AIRFLOW_ADMIN_PASSWORD"] == SECRET_ENV["AIRFLOW_ADMIN_PASSWORD"]
     # published ports stay on the loopback interface
     assert all(p.get("host_ip") == "127.0.0.1" for s in services.values() for p in s.get("ports", []))
 
@@ -106,7 +138,7 @@ def test_compose_config_rejects_a_missing_secret_and_a_bad_file(tmp_path: Path) 
     proc = _run([_compose_binary(), "-f", str(DOCKER / "docker-compose.yml"), "config", "--quiet"])
     # every secret is a required variable; compose names the first one it meets (its order varies)
     assert proc.returncode != 0 and "required variable" in proc.stderr + proc.stdout
-    assert any(v in proc.stderr + proc.stdout for v in ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET"))
+    assert any(v in proc.stderr + proc.stdout for v in SECRET_ENV)
     bad = tmp_path / "compose.yml"
     bad.write_text(
         "services:\n  db:\n    image: postgres:16.6\n    depends_on: {ghost: {condition: service_healthy}}\n"
