@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 
 from automl.config import StudyConfig
+from automl.measure import fit_cpu_seconds
 from automl.pipeline.artifacts import (
     Artifact,
     HoldoutResult,
@@ -48,10 +49,13 @@ def cpu_seconds() -> float:
 
 @dataclass
 class Phase:
-    """Wall and CPU seconds (this process and its waited-for children) of one pipeline step."""
+    """Wall and CPU seconds (this process and its waited-for children) of one pipeline step, and the CPU
+    seconds this process spent inside model fits during it (``automl.measure.fitting``; the trials' own
+    fitting CPU is on each trial, ``fit_cpu_s``)."""
 
     wall_s: float
     cpu_s: float
+    fit_cpu_s: float = 0.0
 
 
 @dataclass
@@ -129,7 +133,7 @@ class LocalRunner:
         phases: dict[str, Phase] = {}
         stats = SearchStats()
         for step in PIPELINE:
-            wall0, cpu0 = time.perf_counter(), cpu_seconds()
+            wall0, cpu0, fit0 = time.perf_counter(), cpu_seconds(), fit_cpu_seconds()
             if isinstance(step, Stage):
                 log.info("stage %s", step.name)
                 outputs[step.name] = step.run(self.ctx, outputs)
@@ -137,7 +141,9 @@ class LocalRunner:
                 study = outputs[step.study]
                 assert isinstance(study, StudyHandle)
                 stats = self.search(study)
-            phases[step.name] = Phase(time.perf_counter() - wall0, cpu_seconds() - cpu0)
+            phases[step.name] = Phase(
+                time.perf_counter() - wall0, cpu_seconds() - cpu0, fit_cpu_seconds() - fit0
+            )
             if step.name == self.until:
                 break
         return RunResult(self.ctx, outputs, phases, stats)

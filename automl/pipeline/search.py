@@ -41,7 +41,7 @@ def create_study(ctx: RunContext, data: LoadedData, features: SelectedFeatures) 
     """Create (or reopen) the Optuna study and the MLflow parent run; list the trial slots."""
     config, study_name = ctx.config, ctx.study_name
     tracking.check_reachable(config)  # both ends answer before anything is created: no half-made run
-    study = create_or_open(config, study_name, data.fingerprint or None)
+    study = create_or_open(config, study_name, data.fingerprint or None, data.started_at)
     report = json.loads(Path(features.report).read_text())
     parent = tracking.start_parent_run(
         config,
