@@ -141,9 +141,7 @@ class LocalRunner:
                 study = outputs[step.study]
                 assert isinstance(study, StudyHandle)
                 stats = self.search(study)
-            phases[step.name] = Phase(
-                time.perf_counter() - wall0, cpu_seconds() - cpu0, fit_cpu_seconds() - fit0
-            )
+            phases[step.name] = Phase(time.perf_counter() - wall0, cpu_seconds() - cpu0, fit_cpu_seconds() - fit0)
             if step.name == self.until:
                 break
         return RunResult(self.ctx, outputs, phases, stats)

