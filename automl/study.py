@@ -145,7 +145,8 @@ def create_or_open(
             study.set_user_attr("deadline", deadline)
             if deadline <= now:
                 log.warning(
-                    "the end-to-end budget (budget.total_s = %s s) was spent before the search: no trial will start",
+                    "the end-to-end budget (budget.total_s = %s s) was spent before the search: "
+                    "trials start until a first one completes, and the run ends late",
                     config.budget.total_s,
                 )
     return study

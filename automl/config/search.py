@@ -20,7 +20,8 @@ class BudgetConfig(_Strict):
         description="end-to-end time budget of a run, shared by its stages: the clock starts when load_data "
         "starts (before the data is read) and covers features, selection, the search and retrain_best (the "
         "final model or ensemble); no trial starts after total_s * (1 - final_share), so that the rest is "
-        "left for the final fit. With timeout_s too, the earlier of the two ends the search",
+        "left for the final fit. With timeout_s too, the earlier of the two ends the search. A run always ends "
+        "with a model: until a first trial completed the deadline stops no trial (the run is late, not empty)",
     )
     final_share: float = Field(
         0.15,

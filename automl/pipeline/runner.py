@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from automl.config import StudyConfig
 from automl.measure import fit_cpu_seconds
@@ -34,6 +35,7 @@ from automl.pipeline.artifacts import (
 )
 from automl.pipeline.search import pruning_pass
 from automl.pipeline.stages import PIPELINE, Stage
+from automl.pruning.control import deadline_holds
 from automl.storage import is_transient
 from automl.study import STOP_REASON, open_study
 from automl.worker import worker_command
@@ -158,7 +160,7 @@ class LocalRunner:
         next_pass = time.time() + self.poke_s
         while pending or running:
             while pending and len(running) < config.budget.parallelism:
-                if (deadline is not None and time.time() >= float(deadline)) or self._stopped(study):
+                if self._past_deadline(study, deadline) or self._stopped(study):
                     # on Airflow the remaining slots would start, see the budget spent and end at once
                     stats.slots_not_started = len(pending)
                     pending.clear()
@@ -183,6 +185,13 @@ class LocalRunner:
                 break
             time.sleep(delay)
         return stats
+
+    def _past_deadline(self, study: StudyHandle, deadline: float | None) -> bool:
+        """The study's deadline holds (``automl.pruning.control.deadline_holds``): no further slot starts."""
+        if deadline is None or time.time() < float(deadline):
+            return False
+        trials = open_study(self.config, study.study_name).get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return deadline_holds(self.config, deadline, time.time(), trials)
 
     def _stopped(self, study: StudyHandle) -> bool:
         """The study stopped itself (budget.patience): the remaining slots would start and end at once."""

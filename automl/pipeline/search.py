@@ -104,11 +104,12 @@ def check_search(ctx: RunContext, study: StudyHandle) -> SearchChecked:
     if p.complete == 0:
         problems.append("no trial completed")
         started = s.user_attrs.get("clock_started_at")
-        if timed_out and started is not None and config.budget.total_s:
+        if timed_out and deadline is not None and started is not None and config.budget.total_s:
+            created = float(s.user_attrs["created_at"])
             problems.append(
                 f"the end-to-end budget (budget.total_s = {config.budget.total_s} s) left the search "
-                f"{float(deadline) - float(s.user_attrs['created_at']):.0f} s after loading and features took "
-                f"{float(s.user_attrs['created_at']) - float(started):.0f} s: raise total_s"
+                f"{float(deadline) - created:.0f} s after loading and features took {created - float(started):.0f} s: "
+                "raise total_s"
             )
     if problems:
         raise SearchIncomplete(f"study {ctx.study_name}: {'; '.join(problems)} ({p.line()}); nothing is registered")

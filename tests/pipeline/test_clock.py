@@ -72,3 +72,25 @@ def test_the_clock_starts_before_the_data_is_read_and_bounds_the_run(automl_home
             assert t.user_attrs["fit_cpu_s"] <= t.user_attrs["train_seconds"] + 0.05
     assert result.phases["retrain_best"].fit_cpu_s > 0  # the final fit is measured in the runner
     assert result.phases["load_data"].fit_cpu_s == 0.0  # reading and splitting is not fitting
+
+
+def test_a_spent_budget_still_ends_with_a_model_late(automl_home: Path) -> None:
+    """Loading alone takes longer than a 1 s total budget: the first trials still run to the end (a model, late),
+    and no trial starts after one has completed."""
+    from automl.pipeline import LocalRunner
+    from automl.pipeline.artifacts import Retrained
+
+    config = make_config(
+        budget={"n_trials": 40, "trials_per_slot": 20, "parallelism": 2, "total_s": 1},
+        features={"enabled": False, "select": False},
+        warm_start={"enabled": False},
+    )
+    runner = LocalRunner(config, "late", until="retrain_best")
+    result = runner.run()
+    assert isinstance(result.outputs["retrain_best"], Retrained)
+    assert result.outputs["check_search"].deadline_reached  # type: ignore[attr-defined]
+    trials = open_study(config, runner.ctx.study_name).get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert complete and len(trials) <= 2 * config.budget.parallelism  # the first ones, not 40
+    first_done = min(t.datetime_complete for t in complete if t.datetime_complete is not None)
+    assert all(t.datetime_start is not None and t.datetime_start < first_done for t in trials)
