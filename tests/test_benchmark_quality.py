@@ -58,16 +58,19 @@ def test_quick_run_reports_every_method(tmp_path: Path) -> None:
     assert sorted(rows) == sorted(methods) and not report["summary"]["failed_runs"]
     for r in rows.values():
         assert 0.9 < r["holdout"] <= 1.0 and 0.9 < r["best_cv"] <= 1.0, r
-        assert r["trials"] >= 1 and r["cpu_s"] > 0 and 0 < r["e2e_s"] <= r["budget_s"] + TOLERANCE_S, r
+        assert r["trials"] >= 1 and r["cpu_s"] > 0 and r["e2e_s"] > 0, r
+        if r["method"] != "lgbm_default":  # the floor: one CV and one fit, no budget to keep
+            assert r["e2e_s"] <= r["budget_s"] + TOLERANCE_S, r
         assert 0 < r["fit_cpu_s"] < r["cpu_s"] and r["overhead_cpu_s"] == pytest.approx(r["cpu_s"] - r["fit_cpu_s"])
     ours = rows["ours"]
-    assert ours["budget_s"] == 30 and ours["trials"] >= 2
+    budget = ours["budget_s"]
+    assert budget == 35 and ours["trials"] >= 2
     # one clock, started in load_data before the data was read, shared by the stages
     assert ours["clock_before_run"] <= ours["clock_started_at"] < ours["data_written_at"]
-    assert ours["deadline_after_clock_s"] == pytest.approx(30 * (1 - 0.15))
+    assert ours["deadline_after_clock_s"] == pytest.approx(budget * (1 - 0.15))
     groups = ours["phase_groups_s"]
     assert set(groups) == {"features", "search", "final"} and all(v > 0 for v in groups.values())
-    assert sum(groups.values()) == pytest.approx(ours["e2e_s"]) and ours["e2e_s"] <= 30 + TOLERANCE_S
+    assert sum(groups.values()) == pytest.approx(ours["e2e_s"]) and ours["e2e_s"] <= budget + TOLERANCE_S
     assert ours["trials"] >= ours["pruned"] + ours["budget_cut"]
     assert ours["curve"] and ours["curve"][-1][1] == pytest.approx(ours["best_cv"])
     assert 0.9 < ours["single_holdout"] <= 1.0  # the best trial alone, beside the ensemble
@@ -99,7 +102,7 @@ def test_a_failed_run_is_scored_as_the_worst_method_and_counted(tmp_path: Path) 
         "--report-seeds",
         "5",
         "--budget",
-        "4",
+        "6",
         "--ours-config",
         '{"budget": {"cv_folds": 1}}',  # at least 2 folds: ours fails in its own process, as a bad config does
         "--out",
@@ -114,7 +117,7 @@ def test_a_failed_run_is_scored_as_the_worst_method_and_counted(tmp_path: Path) 
         by = {r["method"]: r for r in rows if r["seed"] == seed}
         assert "error" in by["ours"] and by["ours"]["scored_as_worst"] is True
         assert by["ours"]["score"] == min(by["tpe"]["holdout"], by["lgbm_default"]["holdout"])  # roc_auc: higher
-        assert by["tpe"]["e2e_s"] <= 4 + TOLERANCE_S and by["tpe"]["trials"] >= 1
+        assert by["tpe"]["e2e_s"] <= 6 + TOLERANCE_S and by["tpe"]["trials"] >= 1
     summary = report["summary"]["per_dataset"]["wine"]
     assert summary["failed"] == {"ours": 1} and summary["seeds_counted"] == [5]
     assert summary["mean_holdout"]["ours"] == min(summary["mean_holdout"].values())
