@@ -254,6 +254,8 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
         "clock_before_run": clock_before,
         "data_written_at": _train_mtime(result),
         "deadline_after_clock_s": float(study.user_attrs["deadline"]) - clock_started_at,
+        # loading, features and worker start-up spent the search's share: only the first trials ran (late)
+        "search_started_late": bool(starts) and min(starts) >= float(study.user_attrs["deadline"]),
         "trials": len(finished),
         "pruned": pruned,
         "budget_cut": len(budget_cut),
