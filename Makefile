@@ -76,7 +76,8 @@ $(BENCH_STAMP): $(STAMP)
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e ".[k8s,dev,bench]"
 	touch $(BENCH_STAMP)
 
-# search quality vs plain Optuna TPE, random search, FLAML and LightGBM defaults (~37 min; QUALITY_ARGS=--quick: ~3 min)
+# search quality at equal end-to-end time vs plain Optuna TPE, random search, FLAML and LightGBM defaults: all ten
+# datasets x 10 seeds ~12 h by its budgets; one group: QUALITY_ARGS="--group small|large|imbalanced" (3-6 h); --quick ~1.5 min
 bench-quality: $(BENCH_STAMP)
 	$(PY) -m benchmarks.quality $(QUALITY_ARGS)
 

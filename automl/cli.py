@@ -73,7 +73,11 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         cfg = load_config(args.config)
-        overrides = {k: v for k, v in (("n_trials", args.n_trials), ("parallelism", args.parallelism)) if v}
+        overrides = {
+            k: v
+            for k, v in (("n_trials", args.n_trials), ("parallelism", args.parallelism), ("total_s", args.total_s))
+            if v
+        }
         cfg = cfg.with_overrides(overrides) if overrides else cfg
         if args.resume:  # the same study (and MLflow parent run): n_trials more trials
             cfg = prepare_resume(cfg, args.resume, args.n_trials)
@@ -214,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config", type=Path)
     p.add_argument("--n-trials", type=int)
     p.add_argument("--parallelism", type=int)
+    p.add_argument(
+        "--total-s",
+        type=int,
+        metavar="SECONDS",
+        help="end-to-end budget (budget.total_s): from reading the data to the fitted final model",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--resume",

@@ -14,13 +14,44 @@
 from __future__ import annotations
 
 import pickle
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 MB = 1024.0 * 1024.0
+
+_FIT = threading.local()
+
+
+@contextmanager
+def fitting() -> Iterator[None]:
+    """Count this thread's CPU seconds (``time.thread_time``) inside the block as model fitting.
+
+    The stages wrap their model fits in it (feature selection's models, the final fit, the ensemble's
+    refits); :func:`fit_cpu_seconds` is the running total, so CPU outside fitting (data handling, DFS,
+    storage, MLflow, logging threads) is the rest of the process's CPU. Trials, which run one thread
+    each (LightGBM ``num_threads=1``, scikit-learn ``n_jobs=1``), measure the same way
+    (``fit_cpu_s`` of each trial, :func:`automl.objective.evaluate_trial`). Nested blocks count once.
+    """
+    depth = getattr(_FIT, "depth", 0)
+    _FIT.depth = depth + 1
+    started = time.thread_time()
+    try:
+        yield
+    finally:
+        _FIT.depth = depth
+        if depth == 0:
+            _FIT.total = fit_cpu_seconds() + time.thread_time() - started
+
+
+def fit_cpu_seconds() -> float:
+    """CPU seconds this thread has spent inside :func:`fitting` blocks."""
+    total: float = getattr(_FIT, "total", 0.0)
+    return total
 
 
 def median_latency_ms(

@@ -27,6 +27,7 @@ import pandas as pd
 from automl.config import StudyConfig
 from automl.families.cv import OutOfFold, cv_splitter
 from automl.families.space import ModelSpace, get_family, prepare_frame
+from automl.measure import fitting
 from automl.pruning.control import mo_report, mo_should_stop
 
 __all__ = [
@@ -49,6 +50,10 @@ class Reporter:
     Single-objective: Optuna's ``trial.report`` / ``trial.should_prune`` (the study's pruner).
     Multi-objective: the vector (metric, measured costs) goes to the trial's system attributes
     and the central MO rule decides (automl.pruning.control.mo_should_stop).
+
+    It also keeps the trial's fitting CPU: the trial thread's CPU seconds (``time.thread_time``; trials
+    train one thread each) since it was made, less those spent in :meth:`report` (the storage writes and
+    reads and the pruning check), as the ``fit_cpu_s`` user attribute.
     """
 
     def __init__(
@@ -62,6 +67,11 @@ class Reporter:
         self.trial, self.config, self.started, self.prunable = trial, config, started, prunable
         self.costs: dict[str, float] = {}  # the latest measured costs (multi-objective only)
         self._oof = oof
+        self.cpu_started, self.outside_cpu = time.thread_time(), 0.0
+
+    def fit_cpu_s(self) -> float:
+        """The trial thread's CPU seconds since this reporter was made, outside :meth:`report`."""
+        return time.thread_time() - self.cpu_started - self.outside_cpu
 
     @property
     def oof(self) -> OutOfFold | None:
@@ -72,6 +82,13 @@ class Reporter:
         return self.config.is_multi_objective
 
     def report(self, step: int, value: float, steps_used: int) -> None:
+        fit_cpu, entered = self.fit_cpu_s(), time.thread_time()
+        try:
+            self._report(step, value, steps_used, fit_cpu)
+        finally:
+            self.outside_cpu += time.thread_time() - entered
+
+    def _report(self, step: int, value: float, steps_used: int, fit_cpu: float) -> None:
         if self.config.is_multi_objective:
             vector = [value if n == self.config.metric else self.costs[n] for n in self.config.objective_names]
             mo_report(self.trial, step, vector)
@@ -83,6 +100,7 @@ class Reporter:
             self.trial.set_user_attr("pruned_at_step", step)
             self.trial.set_user_attr("train_steps", steps_used)
             self.trial.set_user_attr("train_seconds", time.perf_counter() - self.started)
+            self.trial.set_user_attr("fit_cpu_s", fit_cpu)
             if self.costs:
                 self.trial.set_user_attr("measures", {**self.costs, self.config.metric: value})
             raise optuna.TrialPruned(f"pruned at step {step} with mean {value:.5f}")
@@ -114,6 +132,7 @@ def evaluate_trial(
     reporter = Reporter(trial, config, started, prunable, oof)
     value = family.cross_validate(trial, config, params, X, y, reporter)
     trial.set_user_attr("train_seconds", time.perf_counter() - started)
+    trial.set_user_attr("fit_cpu_s", reporter.fit_cpu_s())
     if not config.is_multi_objective:
         if oof is not None and keep_oof is not None:
             keep_oof(trial.number, value, oof.pred)
@@ -133,7 +152,9 @@ def final_pipeline(config: StudyConfig, trial: optuna.trial.FrozenTrial) -> Any:
 
 def fit_final(config: StudyConfig, trial: optuna.trial.FrozenTrial, X: pd.DataFrame, y: pd.Series) -> Any:
     """Fit a finished trial's configuration on all of (X, y)."""
-    return final_pipeline(config, trial).fit(prepare_frame(X), y)
+    pipeline = final_pipeline(config, trial)
+    with fitting():
+        return pipeline.fit(prepare_frame(X), y)
 
 
 def evaluate_darts_trial(

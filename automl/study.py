@@ -7,6 +7,7 @@ Workers are stateless: they rebuild sampler and pruner from the study config
 from __future__ import annotations
 
 import json
+import logging
 import time
 import warnings
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from automl.pruning.control import check_pruner_options, make_worker_pruner, ret
 from automl.redact import redact
 from automl.samplers import check_sampler_options, make_sampler
 from automl.storage import ORPHAN_KEY, StorageError, get_storage
+
+log = logging.getLogger("automl.study")
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -88,11 +91,32 @@ class StudyMismatch(ValueError):
     """A run's study exists but was made from other data: its trials must not be reused."""
 
 
-def create_or_open(config: StudyConfig, study_name: str, data_fingerprint: str | None = None) -> optuna.Study:
+def search_deadline(config: StudyConfig, now: float, clock_started_at: float | None = None) -> float | None:
+    """When the search ends (epoch seconds), or None: ``now + budget.timeout_s`` and, with ``budget.total_s``,
+    ``clock_started_at + total_s * (1 - final_share)`` (the run's end-to-end clock, started before the data
+    was read; ``now`` when unknown), whichever comes first."""
+    b = config.budget
+    ends = []
+    if b.timeout_s:
+        ends.append(now + b.timeout_s)
+    if b.total_s:
+        start = now if clock_started_at is None else clock_started_at
+        ends.append(start + b.total_s * (1.0 - b.final_share))
+    return min(ends) if ends else None
+
+
+def create_or_open(
+    config: StudyConfig,
+    study_name: str,
+    data_fingerprint: str | None = None,
+    clock_started_at: float | None = None,
+) -> optuna.Study:
     """Create the study, or reopen it on a retry / re-run (idempotent).
 
     ``data_fingerprint``: the training data's (``load_data``); a study reopened with other data
     stops with :class:`StudyMismatch` instead of refitting its old trials' best on new rows.
+    ``clock_started_at``: when the run's end-to-end clock started (``load_data``'s start): with
+    ``budget.total_s`` the search's deadline counts from there (:func:`search_deadline`).
     """
     storage = get_storage(config.storage_url)
     study = optuna.create_study(
@@ -114,8 +138,17 @@ def create_or_open(config: StudyConfig, study_name: str, data_fingerprint: str |
             study.set_user_attr("data_fingerprint", data_fingerprint)
         study.set_user_attr("config", config.model_dump(mode="json"))
         study.set_user_attr("created_at", now)
-        if config.budget.timeout_s:
-            study.set_user_attr("deadline", now + config.budget.timeout_s)
+        if clock_started_at is not None:
+            study.set_user_attr("clock_started_at", clock_started_at)
+        deadline = search_deadline(config, now, clock_started_at)
+        if deadline is not None:
+            study.set_user_attr("deadline", deadline)
+            if deadline <= now:
+                log.warning(
+                    "the end-to-end budget (budget.total_s = %s s) was spent before the search: "
+                    "trials start until a first one completes, and the run ends late",
+                    config.budget.total_s,
+                )
     return study
 
 
@@ -146,7 +179,7 @@ def prepare_resume(config: StudyConfig, study_name: str, extra_trials: int | Non
     extra = config.budget.n_trials if extra_trials is None else extra_trials
     resumed = config.with_overrides({"n_trials": len(keys) + extra})
     now = time.time()
-    study.set_user_attr("deadline", now + config.budget.timeout_s if config.budget.timeout_s else None)
+    study.set_user_attr("deadline", search_deadline(config, now))
     study.set_user_attr(PATIENCE_FROM, now)
     study.set_user_attr(STOP_REASON, None)
     return resumed

@@ -37,7 +37,7 @@ from automl.config import StudyConfig, config_from_json
 from automl.ensemble.store import OofStore
 from automl.multiobjective.study import constraints_by_name
 from automl.objective import KeepOof, evaluate_darts_trial, evaluate_trial
-from automl.pruning.control import fail_and_retry, retried_numbers
+from automl.pruning.control import deadline_holds, fail_and_retry, retried_numbers
 from automl.redact import redact_text
 from automl.storage import Heartbeat, compat, is_transient, retry_storage
 from automl.storage.lease import SlotLease, SlotLeaseHeld
@@ -192,7 +192,7 @@ def _slot_trial(
             "slot %s: trial %d was left running by an earlier attempt; failing and retrying it", slot, stale.number
         )
         fail_and_retry(study, stale, f"slot {slot} restarted while the trial was running")
-    if deadline is not None and time.time() >= deadline:
+    if deadline_holds(config, deadline, time.time(), trials):
         log.warning("slot %s: the study's time budget is spent; not starting trial %s", slot, key)
         return _STOP
     failed = sum(t.state == TrialState.FAIL and is_result(t, retried) for t in trials)

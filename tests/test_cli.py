@@ -1,5 +1,6 @@
 """The `automl` command: validate, run (real worker processes, central pruning), leaderboard."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -45,7 +46,7 @@ features: {trans_primitives: []}
 budget: {n_trials: 4, parallelism: 2, trials_per_slot: 2, cv_folds: 2}
 """)
     home = tmp_path / "home"
-    run = _automl("run", str(config), env_home=home)
+    run = _automl("run", str(config), "--total-s", "900", env_home=home)  # a budget far above the run's time
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "trials: 4 complete" in run.stdout and "holdout accuracy:" in run.stdout
     # the progress bar (stderr): trials done of n_trials, pruned, best so far
@@ -53,6 +54,8 @@ budget: {n_trials: 4, parallelism: 2, trials_per_slot: 2, cv_folds: 2}
     assert any("4/4" in line and "pruned 0" in line and "best 0." in line for line in bar), run.stderr[-1500:]
     studies = _automl("studies", str(config), env_home=home).stdout.split()
     assert len(studies) == 1 and studies[0].startswith("clistudy__cli__")
+    (saved,) = home.glob("runs/clistudy__cli__*/config.json")  # the run's effective config has the override
+    assert json.loads(saved.read_text())["budget"]["total_s"] == 900
     board = _automl("leaderboard", studies[0], "--config", str(config), env_home=home)
     assert board.returncode == 0 and len(board.stdout.strip().splitlines()) == 1 + 4
     # without --config: the config stored with the study; or a config file: its latest study

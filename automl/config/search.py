@@ -14,6 +14,22 @@ class BudgetConfig(_Strict):
 
     n_trials: int = Field(20, ge=1, le=100_000, description="trials in the study")
     timeout_s: int | None = Field(None, ge=1, description="time budget for the trial phase")
+    total_s: int | None = Field(
+        None,
+        ge=1,
+        description="end-to-end time budget of a run, shared by its stages: the clock starts when load_data "
+        "starts (before the data is read) and covers features, selection, the search and retrain_best (the "
+        "final model or ensemble); no trial starts after total_s * (1 - final_share), so that the rest is "
+        "left for the final fit. With timeout_s too, the earlier of the two ends the search. A run always ends "
+        "with a model: until a first trial completed the deadline stops no trial (the run is late, not empty)",
+    )
+    final_share: float = Field(
+        0.15,
+        ge=0.0,
+        lt=0.9,
+        description="total_s: the share of the end-to-end budget kept for retrain_best (MLflow sync, the final "
+        "fit or the ensemble's refits) after the search",
+    )
     parallelism: int = Field(2, ge=1, le=1024, description="trial slots running at once")
     trials_per_slot: int = Field(1, ge=1, le=1000, description="trials each slot runs one after another")
     max_failed_trials: int | None = Field(

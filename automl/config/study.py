@@ -350,11 +350,11 @@ class StudyConfig(_Strict):
     def with_overrides(self, overrides: dict[str, Any], base_dir: str | os.PathLike[str] | None = None) -> StudyConfig:
         """Apply run-time overrides (the Airflow trigger form) and validate again.
 
-        Accepted keys: n_trials, timeout_s, sampler, parallelism, trials_per_slot, source (a path/URI
+        Accepted keys: n_trials, timeout_s, total_s, sampler, parallelism, trials_per_slot, source (a path/URI
         replacing a file source; relative: against ``base_dir``), sql (the query of a SQL source).
         """
         data = self.model_dump()
-        budget_keys = {"n_trials", "timeout_s", "parallelism", "trials_per_slot"}
+        budget_keys = {"n_trials", "timeout_s", "total_s", "parallelism", "trials_per_slot"}
         allowed = sorted(budget_keys | {"sampler", "source", "sql"})
         for key, value in overrides.items():
             if key in budget_keys:

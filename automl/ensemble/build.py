@@ -22,6 +22,7 @@ from automl.ensemble.estimator import ensemble_estimator
 from automl.ensemble.selection import greedy_selection
 from automl.ensemble.store import OofStore, oof_folder
 from automl.families.space import prepare_frame
+from automl.measure import fitting
 from automl.metrics import get_metric
 from automl.metrics.scoring import score_predictions
 from automl.objective import final_pipeline
@@ -96,5 +97,6 @@ def build_ensemble(
         [(f"trial_{n}", final_pipeline(config, trials[n])) for n in members],
         list(members.values()),
     )
-    model = estimator.fit(prepare_frame(X), y)
+    with fitting():
+        model = estimator.fit(prepare_frame(X), y)
     return Built(model, members, sel.score, float(pick(singles)), numbers)

@@ -109,6 +109,8 @@ class LoadedData(Artifact):
     summary: dict[str, Any]
     meta: dict[str, Any]
     fingerprint: str = ""
+    # when the run's end-to-end clock started (epoch seconds): load_data's start, before the data was read
+    started_at: float | None = None
 
     def context(self, runner: dict[str, str] | None = None) -> RunContext:
         return RunContext(self.config_path, self.study_name, dict(runner or {}))

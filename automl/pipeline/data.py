@@ -22,6 +22,7 @@ def load_data(ctx: RunContext) -> LoadedData:
     Relational data: the target table's rows are split; every table's schema is
     checked here, so a missing column fails before anything is written.
     """
+    clock_started_at = time.time()  # budget.total_s counts from here: reading the data is part of the run
     config = ctx.config
     check_search_config(config)  # the overrides against the families' parameters, before anything is read
     if config.dataset.relational:
@@ -57,6 +58,7 @@ def load_data(ctx: RunContext) -> LoadedData:
         summary=summary,
         meta=meta,
         fingerprint=fingerprint,
+        started_at=clock_started_at,
     )
 
 

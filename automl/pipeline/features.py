@@ -12,6 +12,7 @@ import pandas as pd
 
 from automl.config import StudyConfig
 from automl.data import load_relational, relationships
+from automl.measure import fitting
 from automl.pipeline.artifacts import GeneratedFeatures, LoadedData, RunContext, SelectedFeatures, write_json
 from feature_engineering.dfs import (
     DeepFeatureSynthesis,
@@ -95,7 +96,8 @@ def _leakage(
 ) -> tuple[list[str], dict[str, float]]:
     """The leakage guard: one-feature CV scores; suspected leaks are dropped or fail the stage."""
     fc = config.features
-    leaks = LeakageGuard(config.task, fc.leakage.threshold, seed=config.seed).fit(X[kept], y).leaks_
+    with fitting():
+        leaks = LeakageGuard(config.task, fc.leakage.threshold, seed=config.seed).fit(X[kept], y).leaks_
     for col, value in leaks.items():
         log.warning(
             "leakage guard: feature %r alone scores %.4f (> %.2f) on CV of the training rows",
@@ -118,7 +120,8 @@ def _generated_must_help(
     config: StudyConfig, X: pd.DataFrame, y: pd.Series, kept: list[str], dropped: dict[str, str], original: list[str]
 ) -> tuple[list[str], dict[str, Any]]:
     """Single table: keep DFS's generated columns only when they improve a quick LightGBM's CV loss."""
-    check = GeneratedFeatureCheck(config.task, seed=config.seed).fit(X[kept], y, original)
+    with fitting():
+        check = GeneratedFeatureCheck(config.task, seed=config.seed).fit(X[kept], y, original)
     report = {"scores": check.scores_, "kept_generated": check.keep_generated_}
     if check.keep_generated_ or not check.scores_:
         return kept, report
@@ -163,7 +166,8 @@ def select_features(ctx: RunContext, generated: GeneratedFeatures) -> SelectedFe
     importances: dict[str, float] = {}
     if fc.select and fc.max_features is not None and len(kept) > fc.max_features:
         t0 = time.perf_counter()
-        mbs = ModelBasedSelector(fc.max_features, config.task, seed=config.seed).fit(X[kept], y)
+        with fitting():
+            mbs = ModelBasedSelector(fc.max_features, config.task, seed=config.seed).fit(X[kept], y)
         importances = mbs.importances_
         for rank, col in enumerate(mbs.importances_, start=1):
             if col not in mbs.selected_columns_:

@@ -20,8 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from automl.config import StudyConfig
+from automl.measure import fit_cpu_seconds
 from automl.pipeline.artifacts import (
     Artifact,
     HoldoutResult,
@@ -33,6 +35,7 @@ from automl.pipeline.artifacts import (
 )
 from automl.pipeline.search import pruning_pass
 from automl.pipeline.stages import PIPELINE, Stage
+from automl.pruning.control import deadline_holds
 from automl.storage import is_transient
 from automl.study import STOP_REASON, open_study
 from automl.worker import worker_command
@@ -48,10 +51,13 @@ def cpu_seconds() -> float:
 
 @dataclass
 class Phase:
-    """Wall and CPU seconds (this process and its waited-for children) of one pipeline step."""
+    """Wall and CPU seconds (this process and its waited-for children) of one pipeline step, and the CPU
+    seconds this process spent inside model fits during it (``automl.measure.fitting``; the trials' own
+    fitting CPU is on each trial, ``fit_cpu_s``)."""
 
     wall_s: float
     cpu_s: float
+    fit_cpu_s: float = 0.0
 
 
 @dataclass
@@ -129,7 +135,7 @@ class LocalRunner:
         phases: dict[str, Phase] = {}
         stats = SearchStats()
         for step in PIPELINE:
-            wall0, cpu0 = time.perf_counter(), cpu_seconds()
+            wall0, cpu0, fit0 = time.perf_counter(), cpu_seconds(), fit_cpu_seconds()
             if isinstance(step, Stage):
                 log.info("stage %s", step.name)
                 outputs[step.name] = step.run(self.ctx, outputs)
@@ -137,7 +143,7 @@ class LocalRunner:
                 study = outputs[step.study]
                 assert isinstance(study, StudyHandle)
                 stats = self.search(study)
-            phases[step.name] = Phase(time.perf_counter() - wall0, cpu_seconds() - cpu0)
+            phases[step.name] = Phase(time.perf_counter() - wall0, cpu_seconds() - cpu0, fit_cpu_seconds() - fit0)
             if step.name == self.until:
                 break
         return RunResult(self.ctx, outputs, phases, stats)
@@ -154,7 +160,7 @@ class LocalRunner:
         next_pass = time.time() + self.poke_s
         while pending or running:
             while pending and len(running) < config.budget.parallelism:
-                if (deadline is not None and time.time() >= float(deadline)) or self._stopped(study):
+                if self._past_deadline(study, deadline) or self._stopped(study):
                     # on Airflow the remaining slots would start, see the budget spent and end at once
                     stats.slots_not_started = len(pending)
                     pending.clear()
@@ -179,6 +185,13 @@ class LocalRunner:
                 break
             time.sleep(delay)
         return stats
+
+    def _past_deadline(self, study: StudyHandle, deadline: float | None) -> bool:
+        """The study's deadline holds (``automl.pruning.control.deadline_holds``): no further slot starts."""
+        if deadline is None or time.time() < float(deadline):
+            return False
+        trials = open_study(self.config, study.study_name).get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return deadline_holds(self.config, deadline, time.time(), trials)
 
     def _stopped(self, study: StudyHandle) -> bool:
         """The study stopped itself (budget.patience): the remaining slots would start and end at once."""

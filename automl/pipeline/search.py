@@ -41,7 +41,7 @@ def create_study(ctx: RunContext, data: LoadedData, features: SelectedFeatures) 
     """Create (or reopen) the Optuna study and the MLflow parent run; list the trial slots."""
     config, study_name = ctx.config, ctx.study_name
     tracking.check_reachable(config)  # both ends answer before anything is created: no half-made run
-    study = create_or_open(config, study_name, data.fingerprint or None)
+    study = create_or_open(config, study_name, data.fingerprint or None, data.started_at)
     report = json.loads(Path(features.report).read_text())
     parent = tracking.start_parent_run(
         config,
@@ -103,6 +103,14 @@ def check_search(ctx: RunContext, study: StudyHandle) -> SearchChecked:
         )
     if p.complete == 0:
         problems.append("no trial completed")
+        started = s.user_attrs.get("clock_started_at")
+        if timed_out and deadline is not None and started is not None and config.budget.total_s:
+            created = float(s.user_attrs["created_at"])
+            problems.append(
+                f"the end-to-end budget (budget.total_s = {config.budget.total_s} s) left the search "
+                f"{float(deadline) - created:.0f} s after loading and features took {created - float(started):.0f} s: "
+                "raise total_s"
+            )
     if problems:
         raise SearchIncomplete(f"study {ctx.study_name}: {'; '.join(problems)} ({p.line()}); nothing is registered")
     ended = ", deadline reached" if timed_out else f", stopped early: {stopped}" if stopped else ""

@@ -239,6 +239,16 @@ def fail_and_retry(study: optuna.Study, trial: FrozenTrial, reason: str, max_ret
     return True
 
 
+def deadline_holds(config: StudyConfig, deadline: float | None, now: float, trials: list[FrozenTrial]) -> bool:
+    """Whether the study's deadline stops trials now: it has passed and, under an end-to-end budget
+    (``budget.total_s``), a first trial has completed. A run with ``total_s`` always ends with a model: when
+    loading and features spent the budget, the first trials run to the end (the run is late, not empty).
+    ``trials``: the study's trials (at least its completed ones)."""
+    if deadline is None or now < float(deadline):
+        return False
+    return not config.budget.total_s or any(t.state == TrialState.COMPLETE for t in trials)
+
+
 def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) -> EnforceReport:
     """One pass of the pruning manager over the study (the sensor calls this every poll)."""
     now = time.time() if now is None else now
@@ -261,7 +271,8 @@ def enforce(study: optuna.Study, config: StudyConfig, now: float | None = None) 
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     # 2. the time budget
     deadline = study.user_attrs.get("deadline")
-    if deadline is not None and now >= deadline:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if config.budget.total_s else []
+    if deadline_holds(config, deadline, now, complete):
         report.budget_spent = True
         for t in running:
             if STOP_KEY not in t.system_attrs:

@@ -26,7 +26,7 @@ from automl_airflow.sources import SOURCE_KEYS, connection_env, render_source_pa
 
 log = logging.getLogger(__name__)
 
-OVERRIDE_KEYS = ("n_trials", "timeout_s", "sampler", "parallelism", "trials_per_slot", *SOURCE_KEYS)
+OVERRIDE_KEYS = ("n_trials", "timeout_s", "total_s", "sampler", "parallelism", "trials_per_slot", *SOURCE_KEYS)
 MAX_MAP_LENGTH = 1024  # Airflow's [core] max_map_length default
 SENSOR_MIN_RETRIES = 3  # the pruning sensor: see apache/airflow#71172 at its definition
 
@@ -53,6 +53,14 @@ def trigger_params(config: StudyConfig) -> dict[str, Param]:
             minimum=1,
             title="Time budget (s)",
             description="No trial starts after this many seconds; empty for no limit.",
+        ),
+        "total_s": Param(
+            b.total_s,
+            type=["null", "integer"],
+            minimum=1,
+            title="End-to-end budget (s)",
+            description="The whole run, from reading the data to the fitted final model; the search ends early "
+            "enough to leave budget.final_share of it for the final fit. Empty for no limit.",
         ),
         "sampler": Param(
             config.sampler,
@@ -214,7 +222,7 @@ def build_dag(config: StudyConfig, source: Path) -> DAG:
                     study=study,
                     trial_task_id=step.name,
                     poke_interval=config.pruning.poke_interval_s,
-                    timeout=(b.timeout_s or 24 * 3600) + 3600,
+                    timeout=min((t for t in (b.timeout_s, b.total_s) if t), default=24 * 3600) + 3600,
                     # Airflow can fail a reschedule-mode poke on a stale executor "success" of the previous poke
                     # (apache/airflow#71172; seen here under load, it cost the sensor a retry): each poke is an
                     # idempotent pass over the study storage, so the sensor gets more retries than other tasks
