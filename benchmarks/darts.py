@@ -1,6 +1,6 @@
 """DARTS vs sampled architecture search on digits (image and sequence forms), same space, same limits.
 
-    python -m benchmarks.darts [--seeds 0 1 2] [--trials 16] [--max-epochs E] [--cv-folds K] [--workers 2]
+    python -m benchmarks.darts [--seeds 5 6 7 8 9] [--trials 16] [--max-epochs E] [--cv-folds K] [--workers 2]
                                [--out benchmarks/results/darts.json]
 
 The space is torch_hybrid (conv 3 / conv 5 / self-attention / skip per position); the studies are
@@ -83,6 +83,14 @@ def _cpu_s() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _warm() -> None:
+    """Each job process imports torch's optimizers (about 2 CPU s, once per process) before any job
+    is timed, so that the first job a process runs does not pay it inside its measured search."""
+    import torch
+
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+
+
 def run_job(job: tuple[int, str, str, dict[str, Any]]) -> dict[str, Any]:
     seed, form, method, arg_dict = job
     args = argparse.Namespace(**arg_dict)
@@ -112,7 +120,21 @@ def run_job(job: tuple[int, str, str, dict[str, Any]]) -> dict[str, Any]:
     samples = sum(int(t.user_attrs.get("train_steps", 0)) for t in trials) * fold_rows
     if method == "darts":
         samples += int(trials[0].user_attrs["darts_train_samples"])
-    chosen = pick(config, trials)
+    # DARTS' answer is its one trial: if it breaks a limit as its trial measured it, it is still scored
+    # (``constraints_met`` says so) rather than the benchmark stopping on pick's error. A sampled search
+    # none of whose trials met the limits as measured (it happened under a load average of 8 on 2 cores:
+    # latency medians double) is scored on its best-CV completed trial, ``feasible_pick`` false.
+    feasible = True
+    if method == "darts":
+        chosen = trials[0]
+    else:
+        try:
+            chosen = pick(config, trials)
+        except RuntimeError:
+            done = [t for t in trials if t.state == TrialState.COMPLETE]
+            if not done:
+                raise
+            feasible, chosen = False, max(done, key=lambda t: float(t.values[0]))
     model = fit_final(config, chosen, X_tr, y_tr)
     accuracy = float((model.predict(X_ho) == y_ho.to_numpy()).mean())
     costs = get_family("torch_hybrid").costs(model, measure_batch(config, X_ho), 15)
@@ -134,6 +156,7 @@ def run_job(job: tuple[int, str, str, dict[str, Any]]) -> dict[str, Any]:
         "latency_ms": costs["latency_ms"],
         "memory_mb": costs["memory_mb"],
         "constraints_met": met,
+        "feasible_pick": feasible,
         "epoch_samples": float(samples),
         "cpu_s": search_cpu,
         "wall_s": search_wall,
@@ -142,6 +165,15 @@ def run_job(job: tuple[int, str, str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The goal's three figures over all seeds and forms, and the same per form (``by_form``)."""
+    forms = sorted({r["form"] for r in runs})
+    summary = _summarize(runs)
+    if len(forms) > 1:
+        summary["by_form"] = {f: _summarize([r for r in runs if r["form"] == f]) for f in forms}
+    return summary
+
+
+def _summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     darts = [r for r in runs if r["method"] == "darts"]
     best: list[float] = []
     sampled_cpu: list[float] = []
@@ -167,7 +199,13 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[5, 6, 7, 8, 9],
+        help="default: the held-out seeds; DARTS' settings (the study's nas block) were chosen on seeds 0-4",
+    )
     parser.add_argument("--forms", nargs="+", default=list(FORMS), choices=FORMS)
     parser.add_argument(
         "--trials", type=int, default=16, help="trials per sampled search (default: nas_digits_pareto's n_trials)"
@@ -180,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(s, f, m, vars(args)) for s in args.seeds for f in args.forms for m in METHODS]
     started = time.perf_counter()
     runs: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with ProcessPoolExecutor(max_workers=args.workers, initializer=_warm) as pool:
         for r in pool.map(run_job, jobs):
             runs.append(r)
             print(
@@ -216,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
         f"/ {summary['compute_ratio_epoch_samples']} epochs x samples (goal <= 0.333), constraints met: "
         f"{summary['constraints_met']}; wall {wall:.0f} s"
     )
+    for form, part in summary.get("by_form", {}).items():
+        print(
+            f"  {form}: DARTS {part['accuracy_darts']:.4f} vs best sampled {part['accuracy_best_sampled']:.4f} "
+            f"(gap {part['accuracy_gap_pp']} pp), compute ratio {part['compute_ratio']} CPU s / "
+            f"{part['compute_ratio_epoch_samples']} epochs x samples, constraints met: {part['constraints_met']}"
+        )
     out = ROOT / args.out if not Path(args.out).is_absolute() else Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"args": vars(args), "runs": runs, "summary": summary, "wall_s": wall}, indent=2))

@@ -120,7 +120,7 @@ airflow:
     (ROOT / "dags" / "studies" / "nas_digits_darts.yaml")
     .read_text()
     .replace("name: nas_digits_darts", "name: darts_tiny")
-    .replace("  epochs: 6 ", "  epochs: 2 ")
+    .replace("  epochs: 4 ", "  epochs: 2 ")
     .replace("cv_folds: 3", "cv_folds: 2")
     .replace("max_epochs: 12", "max_epochs: 2")
 )

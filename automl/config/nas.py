@@ -10,6 +10,7 @@ from automl.config.base import _Strict
 
 HeadCount = Literal[1, 2, 4]
 KeyWidth = Literal[4, 8, 16]
+Width = Literal[8, 16, 32]
 
 #: the torch_hybrid family's choices (automl.families.torch_hybrid); DARTS' candidates are drawn from them
 HYBRID_WIDTHS = (8, 16, 32)
@@ -33,7 +34,38 @@ class NasConfig(_Strict):
     warmup_epochs: int = Field(
         1, ge=0, le=1000, description="darts: first epochs that train the network weights only (the mix stays uniform)"
     )
-    width: Literal[8, 16, 32] = Field(8, description="darts: channels of the supernet and of the derived network")
+    width: Width = Field(
+        8,
+        description="darts: channels of the operation supernet, a narrow proxy (the derived network's width "
+        "is chosen among ``widths``)",
+    )
+    widths: list[Width] = Field(
+        default_factory=lambda: list[Width]([8, 16, 32]),
+        min_length=1,
+        description="darts: the derived network's width candidates, chosen by the width stage (channel masks "
+        "over the widest network)",
+    )
+    width_epochs: int = Field(
+        2,
+        ge=0,
+        le=1000,
+        description="darts: epochs of the width stage (alternating, as the supernet); 0: no width stage, the "
+        "derived width is ``width``",
+    )
+    prune_below: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="darts: after each epoch of architecture training, drop from a position's mix the candidates "
+        "weighing less than this fraction of the uniform weight (never the strongest, never skip); 0: keep all",
+    )
+    patience: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="darts: stop the supernet once the derived operations have not changed for this many epochs "
+        "of architecture training; 0: run all ``epochs``",
+    )
     heads: list[HeadCount] = Field(
         default_factory=lambda: list[HeadCount]([1, 2]),
         min_length=1,

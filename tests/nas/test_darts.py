@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from automl.config import parse_config
 from automl.data import read_dataset
-from automl.nas.darts import MixedOp, candidates, derive, measure_costs, search
+from automl.nas.darts import MixedOp, Supernet, WidthSupernet, candidates, derive, measure_costs, search
 from automl.nas.hybrid import OpSpec, TorchHybrid
 
 SPECS = candidates([1, 2], [4, 8])
@@ -93,8 +95,9 @@ def test_search_with_the_penalty_derives_a_network_within_the_limit() -> None:
     config = _config(heads=[2, 4], key_dims=[16])
     result = search(config, X, y)  # type: ignore[arg-type]
     assert len(result.curve) == 3 and result.curve[-1]["penalty"] >= 0
-    assert result.train_samples == 3 * 400
+    assert result.train_samples == (3 + len(result.width_curve)) * 400
     p = result.params
+    assert p["width"] == result.width and result.width in (8, 16, 32)  # the width stage chose it
     net = TorchHybrid(
         image_shape=(8, 8),
         width=p["width"],
@@ -106,3 +109,54 @@ def test_search_with_the_penalty_derives_a_network_within_the_limit() -> None:
     measured = net.measure(X[np.arange(256) % len(X)], repeats=3)["memory_mb"]
     assert measured <= 2.5
     assert measured == pytest.approx(result.estimated["memory_mb"], rel=1e-6)  # the cost model is the measurement
+
+
+@pytest.mark.parametrize("spatial", [(8, 8), (8,)], ids=["image", "sequence"])
+def test_width_mask_with_one_hot_weights_is_the_narrower_network(spatial: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    specs = [OpSpec("conv5"), OpSpec("attn", 2, 4), OpSpec("skip")]
+    wide = WidthSupernet(3, spatial, 10, specs, [8, 16, 32])
+    wide.train()  # batch norm statistics of the batch: the narrow network must see the same channels
+    for _ in range(2):  # and non-trivial running statistics, then evaluation mode
+        wide(torch.randn(6, 3, *spatial), torch.tensor([0.2, 0.3, 0.5]))
+    wide.eval()
+    x = torch.randn(5, 3, *spatial)
+    outs = {}
+    for i, w in enumerate([8, 16, 32]):
+        onehot = torch.zeros(3)
+        onehot[i] = 1.0
+        narrow = wide.narrow(w).eval()
+        assert narrow.head[2].in_features == w * math.prod(spatial)
+        with torch.no_grad():
+            outs[w] = wide(x, onehot)
+            torch.testing.assert_close(outs[w], narrow(x), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(outs[8], outs[16]) and not torch.allclose(outs[16], outs[32])
+    with torch.no_grad():  # a soft mix is none of them: the relaxation interpolates
+        mixed = wide(x, torch.tensor([0.2, 0.3, 0.5]))
+    assert all(not torch.allclose(mixed, o) for o in outs.values())
+
+
+def test_dropped_candidates_leave_the_mix_but_not_the_strongest_or_skip() -> None:
+    torch.manual_seed(0)
+    net = Supernet(1, (8, 8), 10, 8, SPECS, positions=2).eval()
+    with torch.no_grad():
+        net.alpha.zero_()
+        net.alpha[0, 1] = 2.0  # position 0: conv 5 strong, the rest (skip included) weak
+        net.alpha[1, :] = torch.linspace(0, 0.1, len(SPECS))  # position 1: near uniform
+    x = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        before = net(x)
+    assert net.prune(0.8) == len(SPECS) - 2  # position 0 keeps conv 5 and skip; position 1 keeps all
+    assert net.active[0] == [j in (1, len(SPECS) - 1) for j in range(len(SPECS))] and all(net.active[1])
+    mix = net.mix()
+    assert torch.all(mix[0, [j for j, on in enumerate(net.active[0]) if not on]] == 0)
+    torch.testing.assert_close(mix.sum(dim=1), torch.ones(2))
+    with torch.no_grad():  # the pruned network is the full one with the dropped weights at zero
+        after = net(x)
+        h = net.net.features(x)
+        for block, w in zip(net.net.blocks, mix, strict=True):
+            h = block(h, w)  # every candidate computed, the dropped ones times 0
+        torch.testing.assert_close(after, net.net.head(h))
+    assert not torch.allclose(before, after)
+    ranked = net.ranked_alpha()  # the derivation never picks a dropped candidate
+    assert ranked[0].argmax() == 1 and max(ranked[0][j] for j in range(len(SPECS)) if not net.active[0][j]) < 0
