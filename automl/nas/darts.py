@@ -27,7 +27,7 @@ The method is small enough to own:
 - **derivation**: the argmax operation per position; if the derived network's estimated
   cost still breaks a limit, positions are switched to cheaper candidates, the one losing
   the least architecture weight per cost saved first (skip is always cheapest, so this ends).
-  Latency is held to :data:`LATENCY_MARGIN` (half) of its limit: a median measured on a
+  Latency is held to ``darts_costs.LATENCY_MARGIN`` (half) of its limit: a median measured on a
   shared CPU moved by up to 2x between calls here, and the trial measures it again and must
   meet it;
 - **width stage**: the derived operations are rebuilt at the widest of ``nas.widths`` that
@@ -58,7 +58,6 @@ The derived architecture becomes a trial of the study (automl.nas.darts_trial) a
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Callable
@@ -71,17 +70,20 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from automl.config import StudyConfig
-from automl.measure import MB, activation_peak_bytes, median_latency_ms
 from automl.nas.base import device, seed_everything
-from automl.nas.hybrid import HybridNet, OpSpec, SelfAttention, input_layout, make_op, reshape_rows
+from automl.nas.darts_costs import (
+    COSTS,
+    cost_penalty,
+    derivation_limits,
+    derive,
+    limits_of,
+    measure_costs,
+)
+from automl.nas.darts_width import WidthSupernet
+from automl.nas.hybrid import HybridNet, OpSpec, input_layout, make_op, reshape_rows
 
 #: derived networks' settings the supernet does not search (within the family's ranges)
 DERIVED_DROPOUT, DERIVED_WEIGHT_DECAY = 0.1, 1e-5
-COSTS = ("latency_ms", "memory_mb")
-#: the derived network's estimated latency must stay below this share of the limit: on a CPU other jobs
-#: share, one network's median latency (7 repeats, batch 256) measured 22-30 ms from one call to the next,
-#: and the retrained networks of seeds 0-4 measured up to twice their estimate (load average 5-9 on 2 cores)
-LATENCY_MARGIN = 0.5
 #: rows of the second half that the per-epoch validation (the curve) scores; the search never reads it
 VALIDATION_ROWS = 256
 
@@ -154,211 +156,6 @@ class Supernet(nn.Module):
         for block, w, on in zip(self.net.blocks, self.mix(), self.active, strict=True):
             h = block(h, w, on)
         return self.net.head(h)
-
-
-@dataclass
-class CostTable:
-    """Measured costs: the stem and head (``base_*``) and each candidate operation alone."""
-
-    base_latency: float
-    base_param_mb: float
-    base_act_mb: float
-    latency: list[float]
-    param_mb: list[float]
-    act_mb: list[float]
-
-    def expected(self, mix: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Expected latency and memory of the network for a (positions x candidates) weight matrix."""
-        lat, par, act = (torch.as_tensor(v, dtype=mix.dtype, device=mix.device) for v in self._columns())
-        act_peak = torch.clamp((mix * act).sum(dim=1).max(), min=self.base_act_mb)
-        return {
-            "latency_ms": self.base_latency + (mix * lat).sum(),
-            "memory_mb": self.base_param_mb + (mix * par).sum() + act_peak,
-        }
-
-    def of_choice(self, choice: list[int]) -> dict[str, float]:
-        onehot = torch.zeros(len(choice), len(self.latency))
-        onehot[torch.arange(len(choice)), torch.as_tensor(choice)] = 1.0
-        return {k: float(v) for k, v in self.expected(onehot).items()}
-
-    def _columns(self) -> tuple[list[float], list[float], list[float]]:
-        return self.latency, self.param_mb, self.act_mb
-
-
-def _bytes(module: nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
-
-
-def measure_costs(
-    specs: list[OpSpec], c_in: int, spatial: tuple[int, ...], n_out: int, width: int, batch: int, repeats: int = 7
-) -> CostTable:
-    """Measure each candidate operation alone (eval mode, on the device) on a (batch, width, *spatial) map."""
-    dev = device()
-    sync = None
-    if dev.type == "cuda":
-
-        def sync() -> None:
-            torch.cuda.synchronize(dev)
-
-    x = torch.randn(batch, width, *spatial, device=dev)
-    lat, par, act = [], [], []
-    for spec in specs:
-        op = make_op(spec, width, len(spatial)).to(dev).eval()
-        with torch.no_grad():
-            lat.append(median_latency_ms(functools.partial(op, x), repeats, sync=sync))
-        par.append(_bytes(op) / MB)
-        act.append(activation_peak_bytes(op, x) / MB)
-    base = HybridNet(c_in, spatial, n_out, width, [], 0.0).to(dev).eval()
-    xb = torch.randn(batch, c_in, *spatial, device=dev)
-    with torch.no_grad():
-        base_lat = median_latency_ms(lambda: base(xb), repeats, sync=sync)
-    return CostTable(base_lat, _bytes(base) / MB, activation_peak_bytes(base, xb) / MB, lat, par, act)
-
-
-def limits_of(config: StudyConfig) -> dict[str, float]:
-    """The constraint upper limits on latency and memory (from ``multi_objective.constraints``)."""
-    mo = config.multi_objective
-    if mo is None:
-        return {}
-    return {name: bound for name, op, bound in mo.parsed_constraints() if name in COSTS and op == "<="}
-
-
-def derivation_limits(config: StudyConfig) -> dict[str, float]:
-    """The limits the derived network's estimated cost must meet: the constraints', latency's scaled by
-    :data:`LATENCY_MARGIN` (a latency is a noisy median: the trial measures it again, and must meet it)."""
-    return {k: v * LATENCY_MARGIN if k == "latency_ms" else v for k, v in limits_of(config).items()}
-
-
-def cost_penalty(expected: dict[str, torch.Tensor], limits: dict[str, float]) -> torch.Tensor:
-    """sum over the limited costs of relu(expected / limit - 1)."""
-    zero = torch.zeros((), device=next(iter(expected.values())).device)
-    return sum((torch.relu(expected[k] / v - 1.0) for k, v in limits.items()), zero)
-
-
-def derive(alpha: np.ndarray, table: CostTable, limits: dict[str, float]) -> list[int]:
-    """The strongest candidate per position, then cheaper switches until the estimated costs meet ``limits``.
-
-    Skip is left out of the first choice: first-order DARTS drifts towards parameter-free operations
-    (Zela et al., 2020; P-DARTS drops skips for the same reason), and here skip is what the cost
-    repair falls back to. With skip as the last candidate, the first choice is the argmax of the others.
-    """
-    ranked = alpha[:, :-1] if alpha.shape[1] > 1 else alpha
-    choice = [int(i) for i in np.argmax(ranked, axis=1)]
-    total = np.asarray(table.latency) / max(limits.get("latency_ms", math.inf), 1e-9) + (
-        np.asarray(table.param_mb) + np.asarray(table.act_mb)
-    ) / max(limits.get("memory_mb", math.inf), 1e-9)
-
-    def over(c: list[int]) -> bool:
-        costs = table.of_choice(c)
-        return any(costs[k] > v for k, v in limits.items())
-
-    while limits and over(choice):
-        best: tuple[float, int, int] | None = None
-        for pos, cur in enumerate(choice):
-            for cand in range(alpha.shape[1]):
-                saved = total[cur] - total[cand]
-                if saved > 0:
-                    loss = (alpha[pos, cur] - alpha[pos, cand]) / saved
-                    if best is None or loss < best[0]:
-                        best = (loss, pos, cand)
-        if best is None:
-            break  # nothing cheaper anywhere: the stem and head alone break the limit
-        choice[best[1]] = best[2]
-    return choice
-
-
-class MaskedLayerNorm(nn.Module):
-    """The attention's layer norm over the first ``w`` channels of the widest map, mixed over the widths.
-
-    A plain layer norm of a masked map would average over the zeroed channels too; this one
-    normalizes each width's channels alone (the narrow layer's statistics) and mixes the results
-    with the width weights ``gates`` (set by :class:`WidthSupernet` before each forward).
-    """
-
-    def __init__(self, norm: nn.LayerNorm, widths: list[int]) -> None:
-        super().__init__()
-        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
-        self.widths = widths
-        self.gates: torch.Tensor | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.gates is None:
-            raise RuntimeError("MaskedLayerNorm needs the width weights (set by WidthSupernet.forward)")
-        full = x.shape[-1]
-        out = torch.zeros_like(x)
-        for g, w in zip(self.gates, self.widths, strict=True):
-            y = nn.functional.layer_norm(x[..., :w], (w,), self.weight[:w], self.bias[:w], self.eps)
-            out = out + g * nn.functional.pad(y, (0, full - w))
-        return out
-
-
-class WidthSupernet(nn.Module):
-    """The derived operations at the widest candidate width, its channels masked by a mix of widths.
-
-    The mask is sum_i softmax(beta)_i m_i, where m_i keeps the first ``widths[i]`` channels
-    (FBNetV2's channel masking: every width shares the widest layer's first channels). It
-    multiplies the stem's output and every block's output; attention's layer norm is
-    :class:`MaskedLayerNorm`. With one-hot weights the network is the narrow network whose
-    parameters are the wide one's first channels (:meth:`narrow`).
-    """
-
-    def __init__(self, c_in: int, spatial: tuple[int, ...], n_out: int, specs: list[OpSpec], widths: list[int]) -> None:
-        super().__init__()
-        self.widths, self.specs, self.spatial = sorted(widths), list(specs), spatial
-        self.c_in, self.n_out, full = c_in, n_out, max(widths)
-        blocks = [make_op(s, full, len(spatial)) for s in specs]
-        self.norms: list[MaskedLayerNorm] = []
-        for b in blocks:
-            if isinstance(b, SelfAttention):
-                norm = MaskedLayerNorm(b.norm, self.widths)
-                b.norm = norm  # type: ignore[assignment]
-                self.norms.append(norm)
-        self.net = HybridNet(c_in, spatial, n_out, full, blocks, dropout=0.0)
-        masks = torch.zeros(len(self.widths), full)
-        for i, w in enumerate(self.widths):
-            masks[i, :w] = 1.0
-        self.register_buffer("masks", masks)
-        self.beta = nn.Parameter(1e-3 * torch.randn(len(self.widths)))
-
-    def gates(self) -> torch.Tensor:
-        return torch.softmax(self.beta, dim=-1)
-
-    def network_parameters(self) -> list[nn.Parameter]:
-        return list(self.net.parameters())
-
-    def forward(self, x: torch.Tensor, gates: torch.Tensor | None = None) -> torch.Tensor:
-        g = self.gates() if gates is None else gates
-        masks: torch.Tensor = self.masks  # type: ignore[assignment]
-        mask = (g[:, None] * masks).sum(dim=0).view(1, -1, *([1] * len(self.spatial)))
-        for norm in self.norms:
-            norm.gates = g
-        h = self.net.features(x) * mask
-        for block, spec in zip(self.net.blocks, self.specs, strict=True):
-            h = h if spec.op == "skip" else block(h) * mask
-        return self.net.head(h)
-
-    def narrow(self, width: int) -> HybridNet:
-        """The network of one width whose parameters are this one's first ``width`` channels."""
-        small = HybridNet(
-            self.c_in,
-            self.spatial,
-            self.n_out,
-            width,
-            [make_op(s, width, len(self.spatial)) for s in self.specs],
-            dropout=0.0,
-        )
-        wide = self.net.state_dict()
-        state = {}
-        length = math.prod(self.spatial)
-        for key, want in small.state_dict().items():
-            have = wide[key]
-            if key == "head.2.weight":  # (n_out, width x positions), channel-major
-                have = have.reshape(have.shape[0], -1, length)[:, :width].reshape(have.shape[0], -1)
-            else:
-                have = have[tuple(slice(0, n) for n in want.shape)] if want.dim() else have
-            state[key] = have.clone()
-        small.load_state_dict(state)
-        return small
 
 
 @dataclass
