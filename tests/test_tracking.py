@@ -89,14 +89,16 @@ def test_parent_note_links_back_to_airflow_and_lists_the_trials(automl_home: Pat
 
 
 def test_workers_log_unpruned_trials_live_and_the_sync_adds_the_pruned(automl_home: Path) -> None:
-    """Default ``mlflow_live_trials: unpruned``: a slot logs complete trials as they end; the pruned ones
-    (most trials of a pruned search) reach MLflow through the final sync, with the step they stopped at."""
+    """``mlflow_live_trials: unpruned``: a slot logs complete trials as they end; the pruned ones (most trials
+    of a pruned search) reach MLflow through the final sync, with the step they stopped at. (The default,
+    ``all``, logs every trial as it ends: the ``run_slot`` tests above.)"""
     cfg = make_config(
         budget={"n_trials": 8, "trials_per_slot": 8, "cv_folds": 2, "max_rounds": 60, "report_every": 10},
         pruning={"rule": "asha", "min_resource": 10, "reduction_factor": 3},
         model_space=["lightgbm"],
+        mlflow_live_trials="unpruned",
     )
-    assert cfg.mlflow_live_trials == "unpruned"
+    assert make_config().mlflow_live_trials == "all"
     parent = tracking.start_parent_run(cfg, "study-live", {}, {}, {})
     create_or_open(cfg, "study-live")
     frame = read_dataset("sklearn:breast_cancer").sample(200, random_state=3)

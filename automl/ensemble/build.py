@@ -5,6 +5,13 @@ training matrix with the study's seed (``config.seed``; the workers' per-slot se
 the samplers), so the candidates' out-of-fold predictions are predictions of the same rows by models
 that did not see them, and averaging them row by row is sound. Each candidate is checked to have one
 finite prediction per training row (and one column per class) before it is used.
+
+Under an end-to-end budget (``budget.total_s``) the members' refits must fit in the time left
+(``seconds_left``): a member's refit on all rows is estimated from its trial's measured training time
+(``train_seconds`` over ``cv_folds`` fold fits, each on a ``(k-1)/k`` share of the rows, so one refit on
+all rows costs about ``train_seconds / (k - 1)``); while the selected members' estimated refits exceed
+the time left, the most expensive of them leaves the candidates and the selection runs again. The
+estimate is the one the run has: it was measured on the same machine, minutes earlier.
 """
 
 from __future__ import annotations
@@ -49,11 +56,23 @@ class Built:
         }
 
 
+def refit_seconds(config: StudyConfig, trial: optuna.trial.FrozenTrial) -> float:
+    """The estimated wall seconds of refitting ``trial``'s configuration on all training rows."""
+    folds = config.budget.cv_folds
+    return float(trial.user_attrs.get("train_seconds", 0.0)) / max(1, folds - 1)
+
+
 def build_ensemble(
-    config: StudyConfig, study: optuna.Study, train_path: str, X: pd.DataFrame, y: pd.Series
+    config: StudyConfig,
+    study: optuna.Study,
+    train_path: str,
+    X: pd.DataFrame,
+    y: pd.Series,
+    seconds_left: float | None = None,
 ) -> Built | None:
     """Select an ensemble of the study's stored candidates and fit it on all of (X, y); None (logged) when
-    fewer than two candidates are usable or the selection keeps one trial alone."""
+    fewer than two candidates are usable or the selection keeps one trial alone. ``seconds_left``: the
+    time the refits may take (module docstring); None: no limit."""
     if config.is_multi_objective:
         log.info("ensemble: not built for a multi-objective study (the final model is the configured pick)")
         return None
@@ -77,8 +96,26 @@ def build_ensemble(
     target = y.to_numpy()
     singles = [score_predictions(config.metric, target, p, classes) for p in preds]
     pick = max if get_metric(config.metric).direction == "maximize" else min
-    sel = greedy_selection(preds, target, config.metric, config.ensemble.size, classes)
-    members = {numbers[i]: float(sel.weights[i]) for i in sel.members}
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    cost = {n: refit_seconds(config, trials[n]) for n in numbers}
+    pool = list(range(len(numbers)))
+    while True:
+        sel = greedy_selection([preds[i] for i in pool], target, config.metric, config.ensemble.size, classes)
+        chosen = [pool[i] for i in sel.members]
+        estimate = sum(cost[numbers[i]] for i in chosen)
+        if seconds_left is None or estimate <= seconds_left or len(chosen) < 2:
+            break
+        dropped = max(chosen, key=lambda i: cost[numbers[i]])
+        log.info(
+            "ensemble: the members' refits (~%.1f s) exceed the %.1f s left of budget.total_s; trial %d "
+            "(~%.1f s) leaves the candidates",
+            estimate,
+            seconds_left,
+            numbers[dropped],
+            cost[numbers[dropped]],
+        )
+        pool.remove(dropped)
+    members = {numbers[pool[i]]: float(sel.weights[i]) for i in sel.members}
     log.info(
         "ensemble: %d candidates (trials %s); selected %s, out-of-fold %s %.5f (best single candidate %.5f)",
         len(numbers),
@@ -91,7 +128,6 @@ def build_ensemble(
     if len(members) < 2:
         log.info("ensemble: the selection kept one trial; the final model is the best trial alone")
         return None
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     estimator = ensemble_estimator(
         config.task,
         [(f"trial_{n}", final_pipeline(config, trials[n])) for n in members],

@@ -79,7 +79,9 @@ def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures
     started = time.perf_counter()
     model, ens_params = None, {}
     if config.ensemble.size > 1 and not config.is_multi_objective:
-        built = build_ensemble(config, s, features.train, train.drop(columns=[target]), train[target])
+        built = build_ensemble(
+            config, s, features.train, train.drop(columns=[target]), train[target], _seconds_left(config, s)
+        )
         if built is not None:
             model = built.model
             ens_params = {"ensemble.members": ",".join(f"{n}:{w:.4g}" for n, w in built.members.items())}
@@ -118,6 +120,15 @@ def retrain_best(ctx: RunContext, study: StudyHandle, features: SelectedFeatures
         best_params=best.params,
         model_sha256=digest,
     )
+
+
+def _seconds_left(config: StudyConfig, study: optuna.Study) -> float | None:
+    """Under ``budget.total_s``: the seconds left on the run's end-to-end clock (started in load_data), which
+    the ensemble's refits must fit in; None without an end-to-end budget."""
+    started = study.user_attrs.get("clock_started_at")
+    if not config.budget.total_s or started is None:
+        return None
+    return float(started) + config.budget.total_s - time.time()
 
 
 class ModelTampered(RuntimeError):

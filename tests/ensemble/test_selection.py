@@ -150,3 +150,19 @@ def test_build_ensemble_from_stored_candidates_and_fallback(tmp_path: Path, capl
     proba = built.model.predict_proba(X.head(7))
     assert proba.shape == (7, 2) and np.allclose(proba.sum(axis=1), 1.0)
     assert list(built.model.classes_) == [0, 1]
+
+    # under an end-to-end budget the members' refits must fit in the time left (estimated from each trial's
+    # measured training time): the most expensive members leave until they do, or the best trial stays alone
+    from automl.ensemble.build import refit_seconds
+
+    trials = {t.number: t for t in study.get_trials()}
+    costs = {n: refit_seconds(cfg, trials[n]) for n in built.members}
+    assert all(c > 0 for c in costs.values())
+    allowance = sum(costs.values()) - 1e-6  # just short of the unlimited ensemble's refits
+    caplog.set_level("INFO", logger="automl.ensemble")
+    capped = build_ensemble(cfg, study, str(train_path), X, y, seconds_left=allowance)
+    assert "exceed the" in caplog.text
+    if capped is not None:
+        assert sum(refit_seconds(cfg, trials[n]) for n in capped.members) <= allowance
+        assert capped.oof_score >= capped.best_single_oof and len(capped.members) >= 2
+    assert build_ensemble(cfg, study, str(train_path), X, y, seconds_left=0.0) is None  # no time: the best alone
