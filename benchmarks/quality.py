@@ -4,13 +4,15 @@
                                  [--dataset PATH:TARGET:TASK[:METRIC] ...]
                                  [--select-seeds 0 1 2 3 4] [--report-seeds 5 6 7 8 9]
                                  [--budget S | --budget-small S --budget-large S] [--ensemble-size 10]
-                                 [--methods ours tpe random flaml lgbm_default] [--out benchmarks/results/quality.json]
+                                 [--methods ours tpe random flaml autogluon autogluon_best lgbm_default]
+                                 [--out benchmarks/results/quality.json]
 
 Methods (each run in its own process, ``benchmarks.quality_runs``; see there):
 ``ours`` (the platform's pipeline through its local runner, what ``automl run`` runs, LightGBM space,
 ``ensemble.size`` = ``--ensemble-size``), ``tpe`` (plain Optuna TPESampler, no pruning, same LightGBM
-space), ``random`` (same, RandomSampler), ``flaml`` (FLAML AutoML defaults), ``lgbm_default``
-(LightGBM defaults: the floor).
+space), ``random`` (same, RandomSampler), ``flaml`` (FLAML AutoML defaults), ``autogluon`` /
+``autogluon_best`` (AutoGluon's TabularPredictor, default preset / ``best_quality``), ``lgbm_default``
+(LightGBM defaults: the floor). The per-dataset table prints ours' gap to each peer, AutoGluon included.
 
 The clock is end to end: every method gets the same wall seconds from before it reads the data to a
 fitted final model. Ours gets them as the platform's ``budget.total_s`` (one budget its stages share:
@@ -77,7 +79,9 @@ from typing import Any
 
 from automl.metrics import METRICS
 
-METHODS = ("ours", "tpe", "random", "flaml", "lgbm_default")
+METHODS = ("ours", "tpe", "random", "flaml", "autogluon", "autogluon_best", "lgbm_default")
+#: peers whose gap to ours is printed per dataset; the goal is judged against the first two
+GAP_PEERS = ("tpe", "flaml", "autogluon", "autogluon_best")
 GROUPS: dict[str, tuple[str, ...]] = {
     "small": ("breast_cancer", "wine", "digits", "diabetes"),
     "large": ("diamonds", "tv16"),
@@ -340,7 +344,7 @@ def summarize(
         }
         if "ours" in means:
             d["ours_rank"] = 1 + sum(better(v, means["ours"], mx) for m, v in means.items() if m != "ours")
-            for peer in ("tpe", "flaml"):
+            for peer in GAP_PEERS:
                 if peer in means:
                     d[f"gap_vs_{peer}"] = shortfall(means["ours"], means[peer], mx)
             peers = [means[p] for p in ("tpe", "flaml") if p in means]
@@ -404,6 +408,14 @@ def summarize(
         "max_over_budget_s": max(over) if over else None,
         "failed_runs": [f"{r['dataset']}/{r['method']}/seed {r['seed']}" for r in rows if "error" in r],
     }
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` (dotted) can be imported, without importing it (a missing parent is False)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def jsonable(obj: Any) -> Any:
@@ -484,15 +496,16 @@ def print_summary(title: str, summary: dict[str, Any], methods: list[str]) -> No
     print(
         "| dataset | rows | metric | seeds | "
         + " | ".join(methods)
-        + " | ours' rank | ours vs TPE | ours vs FLAML | ensemble vs best single | ours reaches TPE's best CV at |"
+        + " | ours' rank | ours vs TPE | ours vs FLAML | ours vs AutoGluon | ours vs AutoGluon best_quality "
+        "| ensemble vs best single | ours reaches TPE's best CV at |"
     )
-    print("|---|---|---|---|" + "---|" * len(methods) + "---|---|---|---|---|")
+    print("|---|---|---|---|" + "---|" * len(methods) + "---|---|---|---|---|---|---|")
     for name, d in summary["per_dataset"].items():
         failed = d.get("failed", {})
         means = " | ".join(
             _fmt(d["mean_holdout"].get(m)) + (f" ({failed[m]} failed)" if failed.get(m) else "") for m in methods
         )
-        gap = {p: d.get(f"gap_vs_{p}") for p in ("tpe", "flaml")}
+        gap = {p: d.get(f"gap_vs_{p}") for p in GAP_PEERS}
         gtxt = {p: "-" if gap[p] is None else f"{0.0 - gap[p]:+.3%}" for p in gap}
         ens = "-"
         if "ensemble_better" in d:
@@ -502,7 +515,7 @@ def print_summary(title: str, summary: dict[str, Any], methods: list[str]) -> No
         seeds = ",".join(map(str, d["seeds_counted"])) or "-"
         print(
             f"| {name} | {d['rows']} | {d['metric']} | {seeds} | {means} | {d.get('ours_rank', '-')} | {gtxt['tpe']} "
-            f"| {gtxt['flaml']} | {ens} | {rtxt} |"
+            f"| {gtxt['flaml']} | {gtxt['autogluon']} | {gtxt['autogluon_best']} | {ens} | {rtxt} |"
         )
     cpu = summary["cpu"]
     print(
@@ -622,6 +635,11 @@ def main(argv: list[str] | None = None) -> int:
     if "flaml" in methods and importlib.util.find_spec("flaml") is None:
         parser.error(
             "FLAML is not installed: pip install -c constraints.txt -e '.[bench]' (or leave out --methods flaml)"
+        )
+    if {"autogluon", "autogluon_best"} & set(methods) and not _installed("autogluon.tabular"):
+        parser.error(
+            "AutoGluon is not installed: pip install -c constraints.txt -e '.[bench]' "
+            "(or leave out --methods autogluon autogluon_best)"
         )
     workdir = Path(tempfile.mkdtemp(prefix="quality-bench-"))
     try:

@@ -13,6 +13,9 @@ the result row back. Methods:
   defaults, no pruning, ``n_jobs`` = cores) over the same LightGBM space
   (``automl.families.lightgbm.LightGBMFamily``), K-fold CV on the same folds with early stopping.
 - ``flaml``: ``flaml.AutoML`` with its defaults, the same time budget, CV on the same folds.
+- ``autogluon`` / ``autogluon_best``: ``autogluon.tabular.TabularPredictor`` with its default preset
+  (``medium_quality``) / ``presets="best_quality"`` (bagged and stacked), ``time_limit`` = what is left of the
+  budget (its fit includes its own final models and ensemble), the same cores.
 - ``lgbm_default``: LightGBM with default parameters (the floor).
 
 Every method splits the data with the platform's own ``validate`` + ``split_holdout`` and the
@@ -500,6 +503,98 @@ def run_flaml(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------ AutoGluon
+#: the benchmark's metrics by AutoGluon's names (multiclass ROC AUC: one-vs-rest, macro, as automl.metrics scores it)
+AUTOGLUON_METRIC = {
+    "roc_auc": "roc_auc",
+    "accuracy": "accuracy",
+    "rmse": "root_mean_squared_error",
+    "mae": "mean_absolute_error",
+    "r2": "r2",
+    "log_loss": "log_loss",
+}
+
+
+def _count_autogluon_fit_cpu() -> list[float]:
+    """Process CPU inside AutoGluon's model fits and predictions (``AbstractModel.fit`` / ``predict`` /
+    ``predict_proba``, outermost call only); the returned one-item list holds the running total."""
+    import functools
+
+    from autogluon.core.models import AbstractModel
+
+    total, depth = [0.0], [0]
+
+    def timed(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            depth[0] += 1
+            t0 = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    total[0] += time.process_time() - t0
+
+        return wrapper
+
+    for name in ("fit", "predict", "predict_proba"):
+        setattr(AbstractModel, name, timed(getattr(AbstractModel, name)))
+    return total
+
+
+def run_autogluon(spec: dict[str, Any], presets: str | None) -> dict[str, Any]:
+    from autogluon.tabular import TabularPredictor
+
+    from automl.metrics.scoring import score_predictions
+
+    clock = Clock(spec["budget_s"])  # before the data is read
+    fit_cpu = _count_autogluon_fit_cpu()
+    X_train, y_train, X_hold, y_hold, config = split(spec)
+    y, yh, classes = encode_target(spec, y_train, y_hold)
+    label = "__target__"
+    train = X_train.assign(**{label: y})
+    metric = AUTOGLUON_METRIC[spec["metric"]]
+    problem = "regression" if classes is None else ("binary" if len(classes) == 2 else "multiclass")
+    if metric == "roc_auc" and problem == "multiclass":
+        metric = "roc_auc_ovr_macro"
+    with tempfile.TemporaryDirectory(prefix="autogluon-", dir=spec["workdir"]) as path:
+        predictor = TabularPredictor(label=label, problem_type=problem, eval_metric=metric, path=path, verbosity=0)
+        t0 = time.perf_counter()
+        predictor.fit(
+            train,
+            time_limit=max(1.0, spec["budget_s"] - clock.elapsed()),  # its final models are inside its fit
+            presets=presets,
+            num_cpus=spec["cores"],
+            num_gpus=0,
+        )
+        search_s = time.perf_counter() - t0
+        timing = clock.stop(fit_cpu[0])
+        if classes is not None:
+            proba = predictor.predict_proba(X_hold, as_multiclass=True)
+            pred = proba[list(predictor.class_labels)].to_numpy()
+            holdout = score_predictions(spec["metric"], yh, pred, np.asarray(predictor.class_labels))
+        else:
+            holdout = score_predictions(spec["metric"], yh, np.asarray(predictor.predict(X_hold)))
+        board = predictor.leaderboard(silent=True)
+        best = predictor.model_best
+        val = board.loc[board["model"] == best, "score_val"]
+        # AutoGluon's validation scores are "higher is better" (errors negated)
+        best_cv = float(val.iloc[0]) if len(val) else float("nan")
+        if config.metric_direction == "minimize":
+            best_cv = -best_cv
+    return {
+        **timing,
+        "holdout": float(holdout),
+        "best_cv": best_cv,
+        "wall_s": clock.elapsed(),
+        "search_s": search_s,
+        "trials": len(board),
+        "pruned": 0,
+        "best_estimator": str(best),
+    }
+
+
 # ------------------------------------------------------------------ LightGBM defaults (the floor)
 def run_lgbm_default(spec: dict[str, Any]) -> dict[str, Any]:
     import lightgbm as lgb
@@ -538,6 +633,8 @@ RUNNERS = {
     "tpe": lambda spec: run_optuna(spec, "tpe"),
     "random": lambda spec: run_optuna(spec, "random"),
     "flaml": run_flaml,
+    "autogluon": lambda spec: run_autogluon(spec, None),
+    "autogluon_best": lambda spec: run_autogluon(spec, "best_quality"),
     "lgbm_default": run_lgbm_default,
 }
 

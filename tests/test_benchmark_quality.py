@@ -40,8 +40,12 @@ def run_bench(*args: str, timeout: int = 600) -> tuple[dict, str]:
 @pytest.mark.slow
 def test_quick_run_reports_every_method(tmp_path: Path) -> None:
     has_flaml = importlib.util.find_spec("flaml") is not None
-    # tpe and random: covered by the failure test below (same end-to-end clock code as FLAML's)
-    methods = ["ours", "lgbm_default"] + (["flaml"] if has_flaml else [])
+    has_autogluon = importlib.util.find_spec("autogluon") is not None
+    # tpe, random and lgbm_default: covered by the failure test below (the same end-to-end clock code);
+    # autogluon_best is autogluon with another preset
+    methods = ["ours"] + (["flaml"] if has_flaml else []) + (["autogluon"] if has_autogluon else [])
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # make install takes the bench extra
+        assert has_flaml and has_autogluon
     out = tmp_path / "quality.json"
     last, stdout = run_bench("--quick", "--methods", *methods, "--out", str(out))
     assert set(last) == KEYS and last["bench"] == "quality" and last["datasets"] == 1, stdout
