@@ -1,5 +1,5 @@
-"""The quality benchmark end to end: ``--quick`` runs ours, the LightGBM floor and FLAML (when the bench extra is
-installed) on one end-to-end clock and reports sane, well-formed figures (phases within the budget, the clock
+"""The quality benchmark end to end: ``--quick`` runs ours, FLAML and AutoGluon (the bench extra, which make install
+takes) on one end-to-end clock and reports sane, well-formed figures (phases within the budget, the clock
 started before the data was read, CPU overhead from process accounting); a failed run is scored as the worst
 method and counted; a CSV dataset can be added by path."""
 
