@@ -416,12 +416,10 @@ def run_optuna(spec: dict[str, Any], sampler_name: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ FLAML
-def _count_flaml_fit_cpu() -> list[float]:
-    """Count the process CPU (all threads: FLAML fits with n_jobs = cores, one model at a time) inside FLAML's
-    estimator fits and predictions; the returned one-item list holds the running total."""
+def _count_fit_cpu(cls: Any, names: tuple[str, ...]) -> list[float]:
+    """Count the process CPU (all threads: the peers fit one model at a time with every core) inside ``cls``'s
+    methods ``names`` (the outermost call only); the returned one-item list holds the running total."""
     import functools
-
-    from flaml.automl.model import BaseEstimator
 
     total, depth = [0.0], [0]
 
@@ -439,9 +437,16 @@ def _count_flaml_fit_cpu() -> list[float]:
 
         return wrapper
 
-    for name in ("_fit", "predict", "predict_proba"):
-        setattr(BaseEstimator, name, timed(getattr(BaseEstimator, name)))
+    for name in names:
+        setattr(cls, name, timed(getattr(cls, name)))
     return total
+
+
+def _count_flaml_fit_cpu() -> list[float]:
+    """CPU inside FLAML's estimator fits and predictions (``BaseEstimator._fit`` / ``predict`` / ``predict_proba``)."""
+    from flaml.automl.model import BaseEstimator
+
+    return _count_fit_cpu(BaseEstimator, ("_fit", "predict", "predict_proba"))
 
 
 FLAML_METRIC = {
@@ -516,31 +521,10 @@ AUTOGLUON_METRIC = {
 
 
 def _count_autogluon_fit_cpu() -> list[float]:
-    """Process CPU inside AutoGluon's model fits and predictions (``AbstractModel.fit`` / ``predict`` /
-    ``predict_proba``, outermost call only); the returned one-item list holds the running total."""
-    import functools
-
+    """CPU inside AutoGluon's model fits and predictions (``AbstractModel.fit`` / ``predict`` / ``predict_proba``)."""
     from autogluon.core.models import AbstractModel
 
-    total, depth = [0.0], [0]
-
-    def timed(fn: Any) -> Any:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            depth[0] += 1
-            t0 = time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                depth[0] -= 1
-                if depth[0] == 0:
-                    total[0] += time.process_time() - t0
-
-        return wrapper
-
-    for name in ("fit", "predict", "predict_proba"):
-        setattr(AbstractModel, name, timed(getattr(AbstractModel, name)))
-    return total
+    return _count_fit_cpu(AbstractModel, ("fit", "predict", "predict_proba"))
 
 
 def run_autogluon(spec: dict[str, Any], presets: str | None) -> dict[str, Any]:
