@@ -129,8 +129,9 @@ class StudyConfig(_Strict):
         description="which trials the workers log to MLflow as they end, from a background thread (the rest reach "
         "MLflow when the study ends, through the final sync, which retrain_best waits for): 'all' overlaps the "
         "logging with the search (on breast_cancer with total_s 35 on 2 cores, 'unpruned' left ~330 pruned "
-        "trials to the final sync, which took 8 s of the run's end-to-end budget, against 1 s with 'all' for "
-        "20% fewer trials); 'unpruned' keeps that CPU for the search and pays it at the end",
+        "trials to the final sync: retrain_best took 11.7 s of the run's end-to-end budget, against 4.0 s with "
+        "'all', for 20% fewer trials; docs/benchmarks.md); 'unpruned' keeps that CPU for the search and pays it "
+        "at the end",
     )
     schedule: str | None = Field(
         None,
