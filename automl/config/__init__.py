@@ -29,7 +29,7 @@ from automl.config.loading import config_from_json, load_config, load_folder, pa
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig, ObjectiveConfig
 from automl.config.nas import NasConfig
 from automl.config.orchestration import AirflowConfig, NotifierConfig, is_asset_schedule
-from automl.config.search import BudgetConfig, EnsembleConfig, PruningConfig, WarmStartConfig
+from automl.config.search import BudgetConfig, EnsembleConfig, PortfolioConfig, PruningConfig, WarmStartConfig
 from automl.config.space import ParamOverride, ParamRange, SearchSpace
 from automl.config.storage import STORAGE_SCHEMES, check_storage_url, default_storage_url, grpc_address
 from automl.config.study import RegistryConfig, ScoringConfig, StudyConfig
@@ -52,6 +52,7 @@ __all__ = [
     "ObjectiveConfig",
     "ParamOverride",
     "ParamRange",
+    "PortfolioConfig",
     "PrunerName",
     "PruningConfig",
     "PruningMode",

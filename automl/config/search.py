@@ -131,6 +131,19 @@ class WarmStartConfig(_Strict):
     )
 
 
+class PortfolioConfig(_Strict):
+    """Zero-shot start: configurations that did well across other datasets, tried before the sampler takes over."""
+
+    enabled: bool = Field(
+        True,
+        description="enqueue the built-in portfolio (automl/portfolio/portfolio.json: per family and task, "
+        "chosen offline on datasets outside the benchmark) after any warm-start configurations",
+    )
+    per_family: int = Field(
+        4, ge=1, le=16, description="portfolio configurations per model family (taken in the portfolio's order)"
+    )
+
+
 class EnsembleConfig(_Strict):
     """The final model as a weighted ensemble of trials (greedy selection with replacement, Caruana et al. 2004)."""
 

@@ -15,7 +15,7 @@ from automl.config.executor import ExecutorConfig
 from automl.config.multiobjective import MEASURES, MultiObjectiveConfig
 from automl.config.nas import NasConfig
 from automl.config.orchestration import AirflowConfig, check_schedule
-from automl.config.search import BudgetConfig, EnsembleConfig, PruningConfig, WarmStartConfig
+from automl.config.search import BudgetConfig, EnsembleConfig, PortfolioConfig, PruningConfig, WarmStartConfig
 from automl.config.space import SEARCH_SPACE_DESCRIPTION, SearchSpace
 from automl.config.storage import check_storage_url, default_storage_url
 from automl.families.registry import FAMILIES, family_names
@@ -142,6 +142,9 @@ class StudyConfig(_Strict):
     airflow: AirflowConfig = Field(AirflowConfig(), description="passed through to the study's Airflow DAG")
     seed: int = Field(0, description="random seed of the sampler, the folds and the models")
     warm_start: WarmStartConfig = Field(WarmStartConfig(), description="seeding from similar past studies")
+    portfolio: PortfolioConfig = Field(
+        PortfolioConfig(), description="the built-in zero-shot configurations tried first"
+    )
     executor: ExecutorConfig = Field(ExecutorConfig(), description="where trial slots run")
     registry: RegistryConfig = Field(RegistryConfig(), description="MLflow model registration")
     scoring: ScoringConfig | None = Field(

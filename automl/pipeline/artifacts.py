@@ -152,6 +152,7 @@ class StudyHandle(Artifact):
     train: str
     slots: list[int]
     warm_start: int
+    portfolio: int = 0  # zero-shot configurations enqueued after the warm start
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial
 from automl import tracking
 from automl.families.space import effective_space
 from automl.meta.knowledge import kb_tags, warm_start
+from automl.meta.portfolio import seed_portfolio
 from automl.pipeline.artifacts import (
     LoadedData,
     PassReport,
@@ -59,12 +60,17 @@ def create_study(ctx: RunContext, data: LoadedData, features: SelectedFeatures) 
         sources = sorted({s["run_id"] for s in seeded})
         c.set_tag(parent, "automl.warm_start_sources", ",".join(sources))
         c.log_text(parent, json.dumps(seeded, indent=2, default=str), "meta/warm_start.json")
+    portfolio = seed_portfolio(config, study)  # after the warm start: similar past studies come first
+    if portfolio:
+        c.set_tag(parent, "automl.portfolio", str(len(portfolio)))
+        c.log_dict(parent, {"trials": portfolio}, "meta/portfolio.json")
     log.info(
-        "study %s in %s; MLflow parent run %s; %d warm-start trials",
+        "study %s in %s; MLflow parent run %s; %d warm-start and %d portfolio trials",
         study_name,
         redact(config.storage_url),
         parent,
         len(seeded),
+        len(portfolio),
     )
     return StudyHandle(
         study_name=study_name,
@@ -75,6 +81,7 @@ def create_study(ctx: RunContext, data: LoadedData, features: SelectedFeatures) 
         train=features.train,
         slots=list(range(config.n_slots)),
         warm_start=len(seeded),
+        portfolio=len(portfolio),
     )
 
 
