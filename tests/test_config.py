@@ -34,6 +34,14 @@ def test_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
         load_config(bad)
 
 
+def test_a_config_without_model_space_searches_the_default_families_of_its_task() -> None:
+    assert make_config(model_space=None).model_space == ["lightgbm", "random_forest", "logistic_regression"]
+    reg = make_config(task="regression", metric="rmse", model_space=None)
+    assert reg.model_space == ["lightgbm", "random_forest", "ridge"]
+    with pytest.raises(ConfigError, match="model_space"):
+        make_config(model_space=[])  # an explicit empty list is a mistake, not a request for the default
+
+
 def test_unknown_model_space_names_the_field() -> None:
     with pytest.raises(ConfigError) as err:
         make_config(model_space=["lightgbm", "xgboost_v9"])

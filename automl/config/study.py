@@ -23,6 +23,12 @@ from automl.metrics.registry import METRICS, metric_names
 from automl.paths import state_dir
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+#: the model families a study searches when its config leaves ``model_space`` out (or null), per task
+DEFAULT_MODEL_SPACE: dict[str, list[str]] = {
+    "classification": ["lightgbm", "random_forest", "logistic_regression"],
+    "regression": ["lightgbm", "random_forest", "ridge"],
+}
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -88,7 +94,12 @@ class StudyConfig(_Strict):
     task: TaskType = Field(description="what is predicted: a class or a number")
     metric: str = Field(description="the metric the search optimizes (it must apply to the task)")
     direction: Direction | None = Field(None, description="default: the metric's own; if given, it must agree")
-    model_space: list[str] = Field(min_length=1, description="the model families the search may train")
+    model_space: list[str] = Field(
+        default_factory=list,
+        min_length=1,
+        description="the model families the search may train; left out or null: LightGBM, random forest and the "
+        "task's linear model (logistic regression or ridge)",
+    )
     budget: BudgetConfig = Field(
         BudgetConfig(), description="trials, time and training limits"
     )  # frozen, so sharing the default is safe
@@ -160,6 +171,13 @@ class StudyConfig(_Strict):
     tags: list[str] = Field(default_factory=list, description="tags of the study's DAG")
     retries: int = Field(2, ge=0, le=10, description="Airflow retries per task")
     retry_delay_s: int = Field(15, ge=0, description="seconds between an Airflow task's retries")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_model_space(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("model_space") is None and data.get("task") in DEFAULT_MODEL_SPACE:
+            data = {**data, "model_space": list(DEFAULT_MODEL_SPACE[data["task"]])}
+        return data
 
     @field_validator("name")
     @classmethod
