@@ -67,8 +67,9 @@ def test_the_shipped_portfolio_fits_every_space_and_was_built_outside_the_benchm
     for family, per_task in doc["families"].items():
         for task, configs in per_task.items():
             assert task in FAMILIES[family].tasks and len(configs) >= 4
-            dists = search_space(make_config(task=task, metric="rmse" if task == "regression" else "roc_auc",
-                                             model_space=[family]))
+            dists = search_space(
+                make_config(task=task, metric="rmse" if task == "regression" else "roc_auc", model_space=[family])
+            )
             for params in configs:
                 assert fit_to_space(params, dists) == params  # inside the space: nothing clipped
             assert len({json.dumps(p, sort_keys=True) for p in configs}) == len(configs)
