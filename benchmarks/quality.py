@@ -5,7 +5,8 @@
                                  [--select-seeds 0 1 2 3 4] [--report-seeds 5 6 7 8 9]
                                  [--budget S | --budget-small S --budget-large S] [--ensemble-size 10]
                                  [--methods ours tpe random flaml autogluon autogluon_best lgbm_default]
-                                 [--out benchmarks/results/quality.json]
+                                 [--out benchmarks/results/quality.json] [--resume]
+    python -m benchmarks.quality --combine PART.json ... [--out ALL.json]
 
 Methods (each run in its own process, ``benchmarks.quality_runs``; see there):
 ``ours`` (the platform's pipeline through its local runner, what ``automl run`` runs, LightGBM space,
@@ -53,6 +54,11 @@ Every method gets the same holdout rows (the platform's ``split_holdout``, seed 
 same CV folds. Runs are interleaved (the method order rotates with the seed) so machine drift hits all
 methods alike.
 
+A long run can be done in parts: each finished run is appended to ``OUT.partial.jsonl`` as it ends, and
+``--resume`` (same arguments, same commit) keeps those and runs only the rest; parts with their own
+``--out`` (say one per group and seed set) are reported together by ``--combine``, which lists each part
+with its commit and dates and refuses a dataset x method x seed that two parts both hold.
+
 Printed: one table row per dataset x method x seed, ours' phases and CPU, the peers' CPU, a
 per-dataset summary for the selection seeds and for the report seeds, the goals met or missed, and as
 the last line one JSON object: {"bench": "quality", "datasets": N, "wins_vs_tpe": A, "wins_vs_flaml": B,
@@ -93,6 +99,7 @@ LARGE_ROWS = 10_000  # datasets at least this large get --budget-large
 #: a run may end this long after its end-to-end budget (a running trial is stopped at its next report,
 #: the slots exit, the final fit runs) before the table marks it over budget
 OVER_BUDGET_TOLERANCE_S = 5.0
+DEFAULT_OUT = "benchmarks/results/quality.json"
 
 
 @dataclass
@@ -602,14 +609,33 @@ def main(argv: list[str] | None = None) -> int:
         help="ours' ensemble.size (1: no ensemble, ensemble_wins null); its best single trial is scored beside it",
     )
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--out", default="benchmarks/results/quality.json")
+    parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument(
         "--ours-config",
         default="{}",
         help='JSON merged into ours\' study config, to measure a variant (e.g. \'{"features": {"enabled": false}}\')',
     )
     parser.add_argument("--keep-workdir", action="store_true", help="keep run folders and logs")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the finished runs of an interrupted invocation with the same arguments (OUT.partial.jsonl) "
+        "and run only the rest",
+    )
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        type=Path,
+        metavar="RESULT.json",
+        help="run nothing: print the tables, goals and last line over the runs of several result files "
+        "(e.g. one per group and seed set), each listed with its commit and dates",
+    )
     args = parser.parse_args(argv)
+    if args.combine:
+        try:
+            return combine(args.combine, Path(args.out) if args.out != DEFAULT_OUT else None)
+        except BenchError as err:
+            parser.error(str(err))
     try:
         ours_config = json.loads(args.ours_config)
     except ValueError:
@@ -661,8 +687,32 @@ def main(argv: list[str] | None = None) -> int:
             f"{', '.join(f'{d.name} ({d.rows} rows)' for d in datasets)}",
             flush=True,
         )
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        header = {
+            "datasets": [d.name for d in datasets],
+            "sources": [d.source if not BUILTIN.get(d.name) else d.name for d in datasets],
+            "seeds": seeds,
+            "methods": methods,
+            "budgets": budgets,
+            "ours_config": ours_config,
+            "ensemble_size": args.ensemble_size,
+            "cores": cores,
+            "commit": git_commit(),  # a resumed invocation keeps runs of the same code only
+        }
+        done = load_partial(partial_path(out), header) if args.resume else {}
+        if done:
+            print(f"resuming: {len(done)} finished runs kept from {partial_path(out)}", flush=True)
+        with partial_path(out).open("w") as part:
+            part.write(json.dumps(jsonable({"header": header})) + "\n")
+            for row in done.values():
+                part.write(json.dumps(jsonable(row)) + "\n")
+        started_utc = utc_now()
         rows = []
         for ds, seed, method in plan:
+            if (ds.name, method, seed) in done:
+                rows.append(done[(ds.name, method, seed)])
+                continue
             b = budgets[ds.name]
             spec = {
                 "dataset": ds.name,
@@ -680,23 +730,14 @@ def main(argv: list[str] | None = None) -> int:
             }
             row = run_child(spec, workdir, hard_limit_s=4 * b + 600)
             rows.append(row)
+            with partial_path(out).open("a") as part:  # kept if the invocation is interrupted (--resume)
+                part.write(json.dumps(jsonable(row)) + "\n")
             state = (
                 "FAILED: " + row["error"].splitlines()[-1]
                 if "error" in row
                 else f"holdout {row['holdout']:.5f}, {row['trials']} trials, end to end {row['e2e_s']:.1f} s"
             )
             print(f"  {ds.name}/{method}/seed {seed}: {row['process_wall_s']:.1f} s, {state}", flush=True)
-        score_failures(rows, {d.name: MAXIMIZE[d.metric] for d in datasets})
-        selection = summarize(rows, datasets, methods, select) if select else None
-        summary = summarize(rows, datasets, methods, report)
-        summary["total_minutes"] = (time.perf_counter() - bench_started) / 60
-        print_runs(rows)
-        if selection is not None:
-            print_summary(f"Selection seeds {select} (settings are chosen here)", selection, methods)
-        print_summary(f"Report seeds {report}", summary, methods)
-        print_goals(summary)
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         settings = {
             "cores": cores,
             "select_seeds": select,
@@ -706,23 +747,27 @@ def main(argv: list[str] | None = None) -> int:
             "budget_small": args.budget_small,
             "budget_large": args.budget_large,
             "ensemble_size": args.ensemble_size,
+            "ours_config": ours_config,
             "quick": args.quick,
+            "datasets": [asdict(d) for d in datasets],
+            "commit": header["commit"],
+            "started_utc": started_utc,
+            "finished_utc": utc_now(),
+            "command": "python -m benchmarks.quality " + " ".join(sys.argv[1:] if argv is None else argv),
         }
-        out.write_text(
-            json.dumps(
-                jsonable({"settings": settings, "rows": rows, "selection": selection, "summary": summary}),
-                indent=2,
-                default=str,
-            )
-        )
-        failed = sum("error" in r for r in rows)
-        print(f"{len(plan)} runs took {summary['total_minutes']:.1f} min, {failed} failed; wrote {out}")
+        summary = finish(rows, datasets, methods, select, report, settings, out, bench_started)
+        partial_path(out).unlink(missing_ok=True)
     finally:
         if args.keep_workdir:
             print(f"run folders kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    print_last_line(summary)
+    return 0
+
+
+def print_last_line(summary: dict[str, Any]) -> None:
     def rnd(v: float | None, k: int) -> float | None:
         return None if v is None else round(v, k)
 
@@ -736,11 +781,126 @@ def main(argv: list[str] | None = None) -> int:
                 "worst_rel_gap": rnd(summary["worst_rel_gap"], 5),
                 "ensemble_wins": summary["ensemble_wins"],
                 "overhead_cpu_share": rnd(summary["overhead_cpu_share"], 4),
-                "failed_runs": failed,
+                "failed_runs": summary["failed_total"],
             }
         )
     )
+
+
+def finish(
+    rows: list[dict[str, Any]],
+    datasets: list[Dataset],
+    methods: list[str],
+    select: list[int],
+    report: list[int],
+    settings: dict[str, Any],
+    out: Path | None,
+    started: float,
+) -> dict[str, Any]:
+    """Score failures, print the tables and goals, write ``out``; the report seeds' summary."""
+    for r in rows:  # scored afresh: a combined set of runs may hold other methods of the same dataset-seed
+        r.pop("score", None)
+        r.pop("scored_as_worst", None)
+    score_failures(rows, {d.name: MAXIMIZE[d.metric] for d in datasets})
+    selection = summarize(rows, datasets, methods, select) if select else None
+    summary = summarize(rows, datasets, methods, report)
+    summary["total_minutes"] = (time.perf_counter() - started) / 60
+    summary["failed_total"] = sum("error" in r for r in rows)  # every run, selection seeds included
+    print_runs(rows)
+    if selection is not None:
+        print_summary(f"Selection seeds {select} (settings are chosen here)", selection, methods)
+    print_summary(f"Report seeds {report}", summary, methods)
+    print_goals(summary)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"settings": settings, "rows": rows, "selection": selection, "summary": summary}
+        out.write_text(json.dumps(jsonable(doc), indent=2, default=str))
+    where = f"; wrote {out}" if out is not None else ""
+    print(f"{len(rows)} runs took {summary['total_minutes']:.1f} min, {summary['failed_total']} failed{where}")
+    return summary
+
+
+# ------------------------------------------------------------------ long runs in parts
+def partial_path(out: Path) -> Path:
+    return out.with_name(out.name + ".partial.jsonl")
+
+
+def load_partial(path: Path, header: dict[str, Any]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The finished runs of an interrupted invocation, if it had the same datasets, seeds, methods, budgets and
+    settings (else one clear error: the rows would not be comparable)."""
+    if not path.is_file():
+        return {}
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not lines or lines[0].get("header") != jsonable(header):
+        raise BenchError(
+            f"--resume: {path} was written by an invocation with other datasets, seeds, methods, budgets, "
+            "settings or code (commit); run without --resume to start afresh"
+        )
+    return {(r["dataset"], r["method"], r["seed"]): r for r in lines[1:]}
+
+
+def combine(paths: list[Path], out: Path | None) -> int:
+    """Tables, goals and the last line over the runs of several result files (made with the same code
+    version or not: each part is listed with its commit, so a reader can tell)."""
+    rows: list[dict[str, Any]] = []
+    datasets: dict[str, Dataset] = {}
+    select: set[int] = set()
+    report: set[int] = set()
+    methods: set[str] = set()
+    seen: dict[tuple[str, str, int], Path] = {}
+    print("Parts combined:")
+    print("| file | commit | started (UTC) | finished (UTC) | datasets | selection seeds | report seeds | methods |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in paths:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise BenchError(f"--combine: cannot read {path}: {err}") from err
+        st = doc.get("settings", {})
+        if "datasets" not in st:
+            raise BenchError(f"--combine: {path} was written before results recorded their datasets; run it again")
+        for d in st["datasets"]:
+            datasets.setdefault(d["name"], Dataset(**d))
+        for r in doc["rows"]:
+            key = (r["dataset"], r["method"], r["seed"])
+            if key in seen:
+                raise BenchError(f"--combine: {'/'.join(map(str, key))} is in both {seen[key]} and {path}")
+            seen[key] = path
+            rows.append(r)
+        select |= set(st.get("select_seeds", []))
+        report |= set(st.get("report_seeds", []))
+        methods |= set(st.get("methods", []))
+        print(
+            f"| {path.name} | {st.get('commit', '-')} | {st.get('started_utc', '-')} | {st.get('finished_utc', '-')} "
+            f"| {', '.join(d['name'] for d in st['datasets'])} | {st.get('select_seeds') or '-'} "
+            f"| {st.get('report_seeds')} | {', '.join(st.get('methods', []))} |"
+        )
+    if select & report:
+        raise BenchError(
+            f"--combine: seeds {sorted(select & report)} are selection seeds in one part, report in another"
+        )
+    ordered = [m for m in METHODS if m in methods]
+    settings = {"combined": [str(p) for p in paths], "datasets": [asdict(d) for d in datasets.values()]}
+    summary = finish(
+        rows, list(datasets.values()), ordered, sorted(select), sorted(report), settings, out, time.perf_counter()
+    )
+    print_last_line(summary)
     return 0
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+
+
+def git_commit() -> str:
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+        return done.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 if __name__ == "__main__":

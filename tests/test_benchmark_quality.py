@@ -201,3 +201,52 @@ def test_groups_cover_every_builtin_dataset_and_the_new_ones_are_large_imbalance
         spec = {"source": m.source, "target": ds.target, "task": ds.task, "metric": ds.metric, "seed": 0}
         X_train, _, X_hold, _, _ = split({**spec, "budget_s": 60, "cores": 2})
         assert len(X_train) + len(X_hold) == m.rows, name
+
+
+def test_a_long_run_resumes_after_an_interruption_and_parts_combine(tmp_path: Path) -> None:
+    """A run interrupted mid-way keeps its finished runs (OUT.partial.jsonl): ``--resume`` runs only the rest;
+    ``--combine`` reports over several parts and refuses a run that two parts both hold."""
+    import signal
+    import time
+
+    from sklearn.datasets import load_diabetes
+
+    csv = tmp_path / "diab.csv"
+    load_diabetes(as_frame=True).frame.to_csv(csv, index=False)
+    common = ["--dataset", f"{csv}:target:regression", "--methods", "lgbm_default", "--select-seeds"]
+    a = tmp_path / "a.json"
+    partial = tmp_path / "a.json.partial.jsonl"
+    args = [sys.executable, "-m", "benchmarks.quality", *common, "--report-seeds", "0", "1", "2", "--out", str(a)]
+    proc = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not partial.is_file() or len(partial.read_text().splitlines()) < 2):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # interrupted after its first run
+    proc.wait()
+    kept = [json.loads(line) for line in partial.read_text().splitlines()[1:]]
+    assert len(kept) >= 1 and not a.exists()
+
+    last, stdout = run_bench(*common, "--report-seeds", "0", "1", "2", "--out", str(a), "--resume")
+    assert f"resuming: {len(kept)} finished runs kept" in stdout
+    rows = json.loads(a.read_text())["rows"]
+    assert [r["seed"] for r in rows] == [0, 1, 2]
+    assert rows[: len(kept)] == kept  # the same measurements, not new ones
+    assert not partial.exists() and last["failed_runs"] == 0
+
+    b = tmp_path / "b.json"
+    run_bench(*common, "--report-seeds", "3", "--out", str(b))
+    last, stdout = run_bench("--combine", str(a), str(b), "--out", str(tmp_path / "all.json"))
+    combined = json.loads((tmp_path / "all.json").read_text())
+    assert sorted(r["seed"] for r in combined["rows"]) == [0, 1, 2, 3]
+    assert combined["summary"]["seeds"] == [0, 1, 2, 3] and last["failed_runs"] == 0
+    assert "Parts combined" in stdout and "| a.json |" in stdout and "| b.json |" in stdout
+
+    twice = subprocess.run(
+        [sys.executable, "-m", "benchmarks.quality", "--combine", str(a), str(a)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert twice.returncode == 2 and "diab/lgbm_default/seed 0 is in both" in twice.stderr
