@@ -59,6 +59,44 @@ def test_selection_drops_null_constant_and_correlated_with_reasons(frame: pd.Dat
     assert [f.get_name() for f in sel.selected_features_] == sel.selected_columns_
 
 
+def test_our_correlation_filter_keeps_what_featuretools_keeps() -> None:
+    """The vectorized filter against featuretools' own on DFS output with ints, booleans, missing values,
+    text, exact and near-threshold correlations and a constant column."""
+    import warnings
+
+    from featuretools import selection as fts
+
+    from feature_engineering.selection import remove_highly_correlated
+
+    rng = np.random.default_rng(3)
+    n = 300
+    a = rng.normal(size=n)
+    raw = pd.DataFrame(
+        {
+            "a": a,
+            "near": a + rng.normal(scale=0.25, size=n),  # |r| about 0.97: dropped at 0.95, kept at 0.99
+            "b": rng.normal(size=n),
+            "count": rng.integers(0, 5, size=n),
+            "flag": rng.random(n) < 0.3,
+            "holes": np.where(rng.random(n) < 0.2, np.nan, a * 3.0),  # equal to a where present
+            "flat": 2.0,
+            "text": rng.choice(["x", "y"], size=n),
+        }
+    )
+    dfs = DeepFeatureSynthesis(trans_primitives=["add_numeric", "multiply_numeric"], max_features=40).fit(raw)
+    fm = dfs.transform(raw)
+    for threshold in (0.5, 0.95, 0.99):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want_fm, want_features = fts.remove_highly_correlated_features(
+                fm.copy(), list(dfs.features_), pct_corr_threshold=threshold
+            )
+        got_fm, got_features = remove_highly_correlated(fm, list(dfs.features_), threshold)
+        assert list(got_fm.columns) == list(want_fm.columns), threshold
+        assert [f.get_name() for f in got_features] == [f.get_name() for f in want_features]
+        assert len(got_fm.columns) < len(fm.columns)  # each threshold drops something: the test can fail
+
+
 def test_selection_is_fitted_on_training_rows_only(frame: pd.DataFrame) -> None:
     # "b" is constant on the training rows but varies on the others: a selector that
     # looked at all rows would keep it; one fitted on training rows drops it.

@@ -110,6 +110,26 @@ def test_planted_leak_is_dropped_or_fails_the_run(automl_home: Path, tmp_path: P
     assert {"a", "b"} <= set(report["kept"])
 
 
+def test_the_selection_models_fit_a_stratified_sample_and_still_catch_a_leak(automl_home: Path, tmp_path: Path) -> None:
+    from automl.pipeline.features import model_rows
+
+    base = _single_config(tmp_path, "drop")
+    cfg = make_config(dataset=base.dataset.model_dump(), features={"trans_primitives": [], "model_rows": 100})
+    data = load_data(RunContext.new(cfg, "leak-sampled"))
+    generated = generate_features(data.context(), data)
+    report = json.loads(Path(select_features(data.context(), generated).report).read_text())
+    assert report["model_rows"] == 100 < report["fitted_on_rows"]
+    assert "leaky_copy" not in report["kept"] and report["dropped"]["leaky_copy"].startswith("suspected leakage")
+
+    y = pd.Series([1] * 50 + [0] * 950)
+    X = pd.DataFrame({"x": np.arange(1000.0)})
+    Xs, ys = model_rows(cfg, X, y)
+    assert len(Xs) == len(ys) == 100 and int(ys.sum()) == 5  # the 5% minority kept at 5%
+    assert (Xs.index == ys.index).all()
+    everything = make_config(features={"model_rows": None})
+    assert model_rows(everything, X, y)[0] is X
+
+
 def test_selection_never_reads_holdout_rows(automl_home: Path) -> None:
     cfg = load_config(DEMO)
     data = load_data(RunContext.new(cfg, "rel-holdout"))

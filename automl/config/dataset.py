@@ -206,6 +206,13 @@ class FeaturesConfig(_Strict):
         description="single table: keep DFS's generated columns only if they improve a quick LightGBM's CV loss "
         "on the training rows over the original columns alone",
     )
+    model_rows: int | None = Field(
+        10_000,
+        ge=100,
+        description="the selection's models (leakage guard, generated-feature check, importance) are fitted on "
+        "at most this many training rows, a seeded sample (stratified for classification); the filters see every "
+        "row; null: every row",
+    )
     leakage: LeakageConfig = Field(
         LeakageConfig(), description="the target-leakage check"
     )  # frozen, so sharing the default is safe

@@ -135,6 +135,22 @@ def _generated_must_help(
     return [c for c in kept if c in original], report
 
 
+def model_rows(config: StudyConfig, X: pd.DataFrame, y: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows the selection's models are fitted on: all of them, or a seeded sample of
+    ``features.model_rows`` (stratified for classification when every class has two rows or more)."""
+    n = config.features.model_rows
+    if n is None or len(X) <= n:
+        return X, y
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if config.task == "classification" and y.value_counts().min() >= 2 else None
+    try:
+        Xs, _, ys, _ = train_test_split(X, y, train_size=n, random_state=config.seed, stratify=stratify)
+    except ValueError:  # a class too rare for a stratified sample of this size
+        Xs, _, ys, _ = train_test_split(X, y, train_size=n, random_state=config.seed)
+    return Xs, ys
+
+
 def select_features(ctx: RunContext, generated: GeneratedFeatures) -> SelectedFeatures:
     """Selection fitted on training rows only: featuretools' null / single-value / low-information /
     correlation filters, the leakage guard, then LightGBM importance under CV down to ``max_features``."""
@@ -152,22 +168,23 @@ def select_features(ctx: RunContext, generated: GeneratedFeatures) -> SelectedFe
     selector = FeatureSelector(fc.null_threshold, fc.corr_threshold, filters=fc.select).fit(X, features)
     kept, dropped = list(selector.selected_columns_), dict(selector.dropped_)
     timings["filters"] = time.perf_counter() - started
+    Xm, ym = model_rows(config, X, y)  # the models below; the filters above saw every row
     leaks: dict[str, float] = {}
     if fc.leakage.action != "off" and fc.select:
         t0 = time.perf_counter()
-        kept, leaks = _leakage(config, X, y, kept, dropped, out)
+        kept, leaks = _leakage(config, Xm, ym, kept, dropped, out)
         timings["leakage_guard"] = time.perf_counter() - t0
     generated_check: dict[str, Any] = {}
     if fc.select and fc.generated_must_help and not config.dataset.relational:
         t0 = time.perf_counter()
         original = [n for f in features if isinstance(f, IdentityFeature) for n in f.get_feature_names()]
-        kept, generated_check = _generated_must_help(config, X, y, kept, dropped, original)
+        kept, generated_check = _generated_must_help(config, Xm, ym, kept, dropped, original)
         timings["generated_check"] = time.perf_counter() - t0
     importances: dict[str, float] = {}
     if fc.select and fc.max_features is not None and len(kept) > fc.max_features:
         t0 = time.perf_counter()
         with fitting():
-            mbs = ModelBasedSelector(fc.max_features, config.task, seed=config.seed).fit(X[kept], y)
+            mbs = ModelBasedSelector(fc.max_features, config.task, seed=config.seed).fit(Xm[kept], ym)
         importances = mbs.importances_
         for rank, col in enumerate(mbs.importances_, start=1):
             if col not in mbs.selected_columns_:
@@ -197,6 +214,7 @@ def select_features(ctx: RunContext, generated: GeneratedFeatures) -> SelectedFe
         "importances": importances,
         "seconds": timings,
         "fitted_on_rows": int(train.shape[0]),
+        "model_rows": len(Xm),
     }
     write_json(out / "feature_selection.json", report)
     log.info("selection kept %d of %d features (%.1f s)", len(kept), generated.n_generated, timings["total"])
