@@ -339,6 +339,8 @@ class FastRDBStorage(RDBStorageBase):
         raise AssertionError("not reached")
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
+        if state == TrialState.RUNNING and not values:
+            return self._claim_waiting(trial_id)
         try:
             with self.engine.begin() as conn:
                 row = conn.execute(_STATE_FOR_UPDATE, {"tid": trial_id}).one_or_none()
@@ -363,3 +365,23 @@ class FastRDBStorage(RDBStorageBase):
         except sa.exc.IntegrityError:
             return False
         return True
+
+    def _claim_waiting(self, trial_id: int) -> bool:
+        """WAITING -> RUNNING in one conditional UPDATE: of two workers popping the same enqueued trial, exactly
+        one gets it. (A SELECT ... FOR UPDATE then UPDATE is not enough on SQLite: its driver runs the SELECT
+        outside the transaction and there is no row lock, so both saw WAITING and both ran the trial; found when
+        the portfolio enqueued trials for two slots at once.)"""
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                _T.update()
+                .where(_T.c.trial_id == trial_id, _T.c.state == TrialState.WAITING)
+                .values(state=TrialState.RUNNING, datetime_start=now)
+            ).rowcount
+            if claimed == 1:
+                return True
+            row = conn.execute(_STATE_FOR_UPDATE, {"tid": trial_id}).one_or_none()
+        if row is None:
+            raise KeyError(models.NOT_FOUND_MSG)
+        self.check_trial_is_updatable(trial_id, _state(row.state))  # a finished trial: Optuna's error
+        return False  # another worker took it, or it runs already

@@ -93,4 +93,5 @@ def test_a_spent_budget_still_ends_with_a_model_late(automl_home: Path) -> None:
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     assert complete and len(trials) <= 2 * config.budget.parallelism  # the first ones, not 40
     first_done = min(t.datetime_complete for t in complete if t.datetime_complete is not None)
-    assert all(t.datetime_start is not None and t.datetime_start < first_done for t in trials)
+    started = [t for t in trials if t.state.name != "WAITING"]  # portfolio trials the deadline left unstarted
+    assert all(t.datetime_start is not None and t.datetime_start < first_done for t in started)

@@ -181,6 +181,39 @@ def test_concurrent_asks_get_distinct_numbers(url: str) -> None:
         optuna.delete_study(study_name=name, storage=storage)
 
 
+def _claim(url: str, trial_ids: list[int], start: float) -> list[int]:
+    import time
+
+    storage = get_storage(url)
+    time.sleep(max(0.0, start - time.time()))
+    return [tid for tid in trial_ids if storage.set_trial_state_values(tid, TrialState.RUNNING)]
+
+
+def test_an_enqueued_trial_is_claimed_by_exactly_one_of_two_processes(url: str) -> None:
+    """Two worker processes popping the same WAITING trials at the same moment: each trial runs once. (On SQLite a
+    read-then-update let both processes take trial 0 of a portfolio-seeded study.)"""
+    import multiprocessing
+    import time
+
+    name = f"claim-{uuid.uuid4().hex[:8]}"
+    storage = get_storage(url)
+    study = optuna.create_study(study_name=name, storage=storage)
+    try:
+        for i in range(150):
+            study.enqueue_trial({"x": float(i)})
+        ids = [compat.trial_id(t) for t in study.get_trials(deepcopy=False)]
+        start = time.time() + 1.5
+        with multiprocessing.get_context("spawn").Pool(2) as pool:
+            got = pool.starmap(_claim, [(url, ids, start), (url, ids, start)])
+        assert sorted(got[0] + got[1]) == sorted(ids)  # every trial claimed, none twice
+        finished = ids[0]
+        storage.set_trial_state_values(finished, TrialState.COMPLETE, [1.0])
+        with pytest.raises(UpdateFinishedTrialError):
+            storage.set_trial_state_values(finished, TrialState.RUNNING)
+    finally:
+        optuna.delete_study(study_name=name, storage=storage)
+
+
 def test_params_through_optunas_read_cache(url: str) -> None:
     """Optuna's read cache calls ``_set_trial_param`` with the distribution it has seen: still checked, still stored."""
     name = f"cached-{uuid.uuid4().hex[:8]}"
