@@ -9,9 +9,10 @@
     python -m benchmarks.quality --combine PART.json ... [--out ALL.json]
 
 Methods (each run in its own process, ``benchmarks.quality_runs``; see there):
-``ours`` (the platform's pipeline through its local runner, what ``automl run`` runs, LightGBM space,
-``ensemble.size`` = ``--ensemble-size``), ``tpe`` (plain Optuna TPESampler, no pruning, same LightGBM
-space), ``random`` (same, RandomSampler), ``flaml`` (FLAML AutoML defaults), ``autogluon`` /
+``ours`` (the platform's pipeline through its local runner, what ``automl run`` runs, its default model
+families: LightGBM, random forest and the task's linear model, with the built-in portfolio first,
+``ensemble.size`` = ``--ensemble-size``), ``tpe`` (plain Optuna TPESampler, no pruning, ours' LightGBM
+space: what a hand-written Optuna loop would search), ``random`` (same, RandomSampler), ``flaml`` (FLAML AutoML defaults), ``autogluon`` /
 ``autogluon_best`` (AutoGluon's TabularPredictor, default preset / ``best_quality``), ``lgbm_default``
 (LightGBM defaults: the floor). The per-dataset table prints ours' gap to each peer, AutoGluon included.
 

@@ -103,7 +103,7 @@ def study_config(spec: dict[str, Any], name: str, home: Path | None = None) -> A
         "dataset": {"source": spec["source"], "target": spec["target"]},
         "task": spec["task"],
         "metric": spec["metric"],
-        "model_space": ["lightgbm"],
+        # no model_space: the platform's default families (LightGBM, random forest, the task's linear model)
         "seed": spec["seed"],
         "ensemble": {"size": int(spec.get("ensemble_size", 1))},
         "budget": {
