@@ -50,7 +50,7 @@ def test_patience_stops_then_resume_adds_trials_to_the_same_study_and_parent_run
     path.write_text(
         "name: patient\ndataset: {source: 'sklearn:breast_cancer', target: target}\ntask: classification\n"
         "metric: roc_auc\nmodel_space: [logistic_regression]\nsampler: random\npruning: {rule: none}\n"
-        "features: {enabled: false, select: false}\nwarm_start: {enabled: false}\n"
+        "features: {enabled: false, select: false}\nwarm_start: {enabled: false}\nportfolio: {enabled: false}\n"
         # min_delta 1: no later trial can improve on the first, so the study stops after 1 + patience trials
         "budget: {n_trials: 8, parallelism: 1, trials_per_slot: 8, cv_folds: 2, patience: 2, min_delta: 1.0}\n"
     )
