@@ -865,7 +865,7 @@ def combine(paths: list[Path], out: Path | None) -> int:
         for r in doc["rows"]:
             key = (r["dataset"], r["method"], r["seed"])
             if key in seen:
-                raise BenchError(f"--combine: {'/'.join(map(str, key))} is in both {seen[key]} and {path}")
+                raise BenchError(f"--combine: {key[0]}/{key[1]}/seed {key[2]} is in both {seen[key]} and {path}")
             seen[key] = path
             rows.append(r)
         select |= set(st.get("select_seeds", []))
