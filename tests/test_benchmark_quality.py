@@ -47,7 +47,8 @@ def test_quick_run_reports_every_method(tmp_path: Path) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # make install takes the bench extra
         assert has_flaml and has_autogluon
     out = tmp_path / "quality.json"
-    last, stdout = run_bench("--quick", "--methods", *methods, "--out", str(out))
+    # --quick at 25 s instead of its 35 (three methods, one after another: make test's time)
+    last, stdout = run_bench("--quick", "--budget", "25", "--methods", *methods, "--out", str(out))
     assert set(last) == KEYS and last["bench"] == "quality" and last["datasets"] == 1, stdout
     assert last["wins_vs_tpe"] is None and last["wins_vs_flaml"] in ((0, 1) if has_flaml else (None,))
     assert last["failed_runs"] == 0
@@ -68,7 +69,7 @@ def test_quick_run_reports_every_method(tmp_path: Path) -> None:
         assert 0 < r["fit_cpu_s"] < r["cpu_s"] and r["overhead_cpu_s"] == pytest.approx(r["cpu_s"] - r["fit_cpu_s"])
     ours = rows["ours"]
     budget = ours["budget_s"]
-    assert budget == 35 and ours["trials"] >= 1
+    assert budget == 25 and ours["trials"] >= 1
     # one clock, started in load_data before the data was read, shared by the stages
     assert ours["clock_before_run"] <= ours["clock_started_at"] < ours["data_written_at"]
     assert ours["deadline_after_clock_s"] == pytest.approx(budget * (1 - 0.15))
@@ -216,7 +217,7 @@ def test_a_long_run_resumes_after_an_interruption_and_parts_combine(tmp_path: Pa
     common = ["--dataset", f"{csv}:target:regression", "--methods", "lgbm_default", "--select-seeds"]
     a = tmp_path / "a.json"
     partial = tmp_path / "a.json.partial.jsonl"
-    args = [sys.executable, "-m", "benchmarks.quality", *common, "--report-seeds", "0", "1", "2", "--out", str(a)]
+    args = [sys.executable, "-m", "benchmarks.quality", *common, "--report-seeds", "0", "1", "--out", str(a)]
     proc = subprocess.Popen(
         args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -226,12 +227,12 @@ def test_a_long_run_resumes_after_an_interruption_and_parts_combine(tmp_path: Pa
     os.killpg(proc.pid, signal.SIGKILL)  # interrupted after its first run
     proc.wait()
     kept = [json.loads(line) for line in partial.read_text().splitlines()[1:]]
-    assert len(kept) >= 1 and not a.exists()
+    assert len(kept) == 1 and not a.exists()  # the second run was cut off
 
-    last, stdout = run_bench(*common, "--report-seeds", "0", "1", "2", "--out", str(a), "--resume")
+    last, stdout = run_bench(*common, "--report-seeds", "0", "1", "--out", str(a), "--resume")
     assert f"resuming: {len(kept)} finished runs kept" in stdout
     rows = json.loads(a.read_text())["rows"]
-    assert [r["seed"] for r in rows] == [0, 1, 2]
+    assert [r["seed"] for r in rows] == [0, 1]
     scored = ("score", "scored_as_worst")  # added when the table is made
     assert [{k: v for k, v in r.items() if k not in scored} for r in rows[: len(kept)]] == kept  # not new runs
     assert not partial.exists() and last["failed_runs"] == 0
@@ -240,8 +241,8 @@ def test_a_long_run_resumes_after_an_interruption_and_parts_combine(tmp_path: Pa
     run_bench(*common, "--report-seeds", "3", "--out", str(b))
     last, stdout = run_bench("--combine", str(a), str(b), "--out", str(tmp_path / "all.json"))
     combined = json.loads((tmp_path / "all.json").read_text())
-    assert sorted(r["seed"] for r in combined["rows"]) == [0, 1, 2, 3]
-    assert combined["summary"]["seeds"] == [0, 1, 2, 3] and last["failed_runs"] == 0
+    assert sorted(r["seed"] for r in combined["rows"]) == [0, 1, 3]
+    assert combined["summary"]["seeds"] == [0, 1, 3] and last["failed_runs"] == 0
     assert "Parts combined" in stdout and "| a.json |" in stdout and "| b.json |" in stdout
 
     twice = subprocess.run(
