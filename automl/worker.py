@@ -16,6 +16,7 @@ run, a second thread logs each finished trial as an MLflow child run, off the tr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
@@ -25,6 +26,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from automl.ensemble.store import OofStore
 from automl.multiobjective.study import constraints_by_name
 from automl.objective import KeepOof, evaluate_darts_trial, evaluate_trial
 from automl.pruning.control import deadline_holds, fail_and_retry, retried_numbers
+from automl.pruning.guard import DeadlineGuard
 from automl.redact import redact_text
 from automl.storage import Heartbeat, compat, is_transient, retry_storage
 from automl.storage.lease import SlotLease, SlotLeaseHeld
@@ -108,8 +111,14 @@ def run_slot(
     y: pd.Series,
     parent_run_id: str | None = None,
     train_path: str | None = None,
+    on_deadline: Callable[[list[int]], None] | None = None,
 ) -> list[int]:
     """Run this slot's trials; return the trial numbers it finished in this call.
+
+    ``on_deadline`` (the worker process's :func:`main`): a trial still running ``budget.overrun_s`` past
+    the study's deadline is ended PRUNED by a guard thread (:class:`automl.pruning.guard.DeadlineGuard`),
+    which releases the slot's lease and calls ``on_deadline`` with the trials finished so far; it ends the
+    process. Without it (a caller in its own process) the trial runs until its next report.
 
     ``train_path`` (the training matrix's file): with ``ensemble.size`` > 1, the best trials' out-of-fold
     predictions are kept beside it (automl.ensemble.store) as the final ensemble's candidates.
@@ -139,13 +148,21 @@ def run_slot(
     asked: dict[str, int] = {}  # slot key -> trial id of its last ask (to find it if the outage hit before tagging)
     live = config.mlflow_live_trials != "none"
     mlflow_log = MlflowLogger(config, study, parent_run_id) if parent_run_id and live else None
+    expire: Callable[[], None] | None = None
+    if on_deadline is not None:
+        end_slot = on_deadline
+
+        def expire() -> None:  # in the guard's thread; what the MLflow logger still holds, the final sync logs
+            lease.release()
+            end_slot(list(done_now))
+
     try:
         for j in range(slot_trial_count(config, slot)):
             if lease.lost:
                 raise SlotLeaseHeld(f"slot {slot}: another worker took over the slot's lease; stopping")
             key = f"{slot}:{j}"
             number = retry_storage(
-                functools.partial(_slot_trial, config, study, slot, key, X, y, deadline, asked, keep_oof),
+                functools.partial(_slot_trial, config, study, slot, key, X, y, deadline, asked, keep_oof, expire),
                 f"slot {slot}: trial {key}",
                 retry_s,
                 log,
@@ -174,6 +191,7 @@ def _slot_trial(
     deadline: float | None,
     asked: dict[str, int],
     keep_oof: KeepOof | None = None,
+    on_expire: Callable[[], None] | None = None,
 ) -> int:
     """Run the trial of one slot key (idempotent: safe to call again after a storage error)."""
 
@@ -218,7 +236,10 @@ def _slot_trial(
     if os.environ.get("AUTOML_POD_NAME"):  # on Kubernetes: the pod the sensor deletes if the trial hangs
         trial.set_user_attr("pod", os.environ["AUTOML_POD_NAME"])
     started = time.time()
-    with Heartbeat(compat.study_storage(study), compat.trial_id(trial), config.pruning.heartbeat_interval_s):
+    guard: contextlib.AbstractContextManager[Any] = (
+        DeadlineGuard(study, trial, config, deadline, on_expire) if on_expire is not None else contextlib.nullcontext()
+    )
+    with Heartbeat(compat.study_storage(study), compat.trial_id(trial), config.pruning.heartbeat_interval_s), guard:
         try:
             if config.nas.solver == "darts" and key == "0:0":  # the study's first trial is DARTS' answer
                 value = evaluate_darts_trial(trial, config, X, y)
@@ -344,7 +365,16 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_json(Path(args.config).read_text())
     X, y = load_training_frame(args.data, config.dataset.target)
     try:
-        done = run_slot(config, args.study, args.slot, X, y, args.parent_run_id, train_path=args.data)
+        done = run_slot(
+            config,
+            args.study,
+            args.slot,
+            X,
+            y,
+            args.parent_run_id,
+            train_path=args.data,
+            on_deadline=functools.partial(end_at_deadline, config, args.slot, args.parent_run_id),
+        )
     except SlotLeaseHeld as err:
         log.error("%s", err)
         return 3
@@ -367,6 +397,14 @@ def slot_result(config: StudyConfig, slot: int, parent_run_id: str | None, done:
             log.warning("could not list the slot's MLflow runs: %s", redact_text(str(err)))
     ids = [runs[n] for n in sorted(runs)]
     return {"slot": slot, "trials": done[:MAX_LISTED], "n_mlflow_runs": len(ids), "mlflow_runs": ids[:MAX_LISTED]}
+
+
+def end_at_deadline(config: StudyConfig, slot: int, parent_run_id: str | None, done: list[int]) -> None:
+    """The slot's end when its trial ran past the study's deadline (called from the guard's thread): the
+    trial is PRUNED and no further trial would start, so the slot reports what it finished and exits 0."""
+    log.warning("slot %d: its trial was ended at the study's deadline; finished trials %s", slot, done)
+    print(RESULT_PREFIX + json.dumps(slot_result(config, slot, parent_run_id, done)), flush=True)
+    exit_now(0)
 
 
 def parse_slot_result(line: str) -> dict[str, Any] | None:

@@ -30,6 +30,14 @@ class BudgetConfig(_Strict):
         description="total_s: the share of the end-to-end budget kept for retrain_best (MLflow sync, the final "
         "fit or the ensemble's refits) after the search",
     )
+    overrun_s: float = Field(
+        5.0,
+        ge=0.0,
+        description="with a deadline (total_s or timeout_s): a trial still running this many seconds after it is "
+        "ended by its own worker, PRUNED, and the slot's process exits (a family that reports rarely, such as a "
+        "random forest once per fold, would otherwise run on past the budget); as everywhere, only once a first "
+        "trial has completed",
+    )
     parallelism: int = Field(2, ge=1, le=1024, description="trial slots running at once")
     trials_per_slot: int = Field(1, ge=1, le=1000, description="trials each slot runs one after another")
     max_failed_trials: int | None = Field(

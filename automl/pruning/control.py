@@ -325,7 +325,7 @@ def overdue_stops(study: optuna.Study, grace_s: float, now: float | None = None)
     return out
 
 
-def force_prune(study: optuna.Study, trial: FrozenTrial, how: str) -> bool:
+def force_prune(study: optuna.Study, trial: FrozenTrial | optuna.Trial, how: str) -> bool:
     """End a trial that ignored its stop signal as PRUNED (its intermediate values stay).
 
     Returns False when the trial had already ended (its worker told a result in time):
