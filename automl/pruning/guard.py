@@ -73,36 +73,28 @@ class DeadlineGuard:
 
     def __exit__(self, *exc: object) -> None:
         self._done.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+        if self._thread.is_alive():
             self._thread.join()
 
     def _run(self) -> None:
         assert self.deadline is not None
         wake = self.deadline + self.config.budget.overrun_s
         while not self._done.wait(max(0.0, wake - time.time())):
+            wake = time.time() + POLL_S
+            how = f"still running {time.time() - self.deadline:.1f} s after the study's deadline: ended by its worker"
             try:
                 complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                holds = deadline_holds(self.config, self.deadline, time.time(), complete)
+                if not deadline_holds(self.config, self.deadline, time.time(), complete) or self._done.is_set():
+                    continue
+                ended = self._end(how)
             except Exception as err:  # the storage restarting: look again
-                log.warning("trial %d: could not read the study (%s); looking again", self.trial.number, err)
-                holds = False
-            if holds and not self._done.is_set():
-                late = time.time() - self.deadline
-                how = f"still running {late:.1f} s after the study's deadline: ended by its worker"
-                try:
-                    ended = self._end(how)
-                except Exception as err:
-                    log.warning("trial %d: could not end it (%s); looking again", self.trial.number, err)
-                    ended = None
-                if ended is not None:
-                    if ended:  # False: the trial told its result meanwhile, its worker goes on as usual
-                        self.expired = True
-                        log.warning(
-                            "trial %d %s (budget.overrun_s %s)", self.trial.number, how, self.config.budget.overrun_s
-                        )
-                        self.on_expire()
-                    return
-            wake = time.time() + POLL_S
+                log.warning("trial %d: could not read or end it (%s); looking again", self.trial.number, err)
+                continue
+            if ended:  # False: the trial told its result meanwhile, its worker goes on as usual
+                self.expired = True
+                log.warning("trial %d %s (budget.overrun_s %s)", self.trial.number, how, self.config.budget.overrun_s)
+                self.on_expire()
+            return
 
     def _end(self, how: str) -> bool:
         """The trial's work so far (wall and fitting CPU), then PRUNED; False when it had ended meanwhile."""
