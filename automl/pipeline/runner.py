@@ -2,8 +2,8 @@
 
 ``automl run``, the benchmarks and the tests run studies through :class:`LocalRunner`; the Airflow
 factory maps the same list onto tasks. The search phase runs each trial slot as
-``python -m automl.worker`` (``budget.parallelism`` at a time, each slot's output in
-``<run folder>/slot_logs/``) while this process does what the pruning sensor does on Airflow:
+the worker command ``python -m automl.worker`` (``budget.parallelism`` at a time, each slot's output in
+``<run folder>/slot_logs/``; forked from this process where that is safe, :mod:`automl.pipeline.slots`) while this process does what the pruning sensor does on Airflow:
 every ``poke_s`` one :func:`automl.pipeline.search.pruning_pass` (stale trials, the time budget,
 the pruning rule). Once the study's deadline has passed no further slot starts.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import resource
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from automl.pipeline.artifacts import (
     study_name_for,
 )
 from automl.pipeline.search import pruning_pass
+from automl.pipeline.slots import SlotProcess, SlotStart, start_slot
 from automl.pipeline.stages import PIPELINE, Stage
 from automl.pruning.control import deadline_holds
 from automl.storage import is_transient
@@ -105,6 +105,8 @@ class LocalRunner:
     :param until: stop after this stage (a benchmark that needs no registered model).
     :param poke_s: seconds between pruning passes (default: ``pruning.poke_interval_s``).
     :param on_progress: called with each pass's report (a progress bar).
+    :param slot_start: how a slot's process starts: ``auto`` (forked from this process where safe),
+        ``fork`` or ``spawn`` (a fresh interpreter, as on Airflow); :mod:`automl.pipeline.slots`.
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class LocalRunner:
         poke_s: float | None = None,
         on_progress: Callable[[PassReport], None] | None = None,
         study_name: str | None = None,
+        slot_start: SlotStart = "auto",
     ) -> None:
         """``study_name``: run in that existing study (a resume) instead of the run's own new one."""
         names = [step.name for step in PIPELINE]
@@ -129,6 +132,7 @@ class LocalRunner:
         self.until = until
         self.poke_s = float(config.pruning.poke_interval_s if poke_s is None else poke_s)
         self.on_progress = on_progress
+        self.slot_start: SlotStart = slot_start
 
     def run(self) -> RunResult:
         outputs: dict[str, Artifact] = {}
@@ -156,7 +160,7 @@ class LocalRunner:
         logs = self.ctx.out / "slot_logs"
         logs.mkdir(exist_ok=True)
         pending = list(study.slots)
-        running: dict[int, subprocess.Popen[bytes]] = {}
+        running: dict[int, SlotProcess] = {}
         next_pass = time.time() + self.poke_s
         while pending or running:
             while pending and len(running) < config.budget.parallelism:
@@ -167,8 +171,7 @@ class LocalRunner:
                     break
                 slot = pending.pop(0)
                 cmd = worker_command(study.study_name, slot, study.config_path, study.train, study.parent_run_id)
-                with (logs / f"slot{slot}.log").open("wb") as fh:
-                    running[slot] = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
+                running[slot] = start_slot(cmd, logs / f"slot{slot}.log", config.storage_url, self.slot_start)
                 stats.slots_run += 1
             for slot, proc in list(running.items()):
                 if proc.poll() is not None:
