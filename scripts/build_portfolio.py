@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -178,20 +177,11 @@ def evaluate(job: tuple[TrainSet, str, int, dict[str, Any], int]) -> tuple[str, 
     return ts.name, family, index, value, time.perf_counter() - started
 
 
-def commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     from automl.families.registry import FAMILIES
     from automl.meta.portfolio import greedy_portfolio, normalized_regret
     from automl.metrics import get_metric
-    from benchmarks.quality import BUILTIN
+    from benchmarks.quality import BUILTIN, git_commit
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--candidates", type=int, default=24, help="Sobol points per family (plus its defaults)")
@@ -253,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "format": 1,
         "built": {
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "commit": commit(),
+            "commit": git_commit(),  # marked when the working tree has uncommitted changes
             "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python "
             f"{platform.python_version()}",
             "command": "python scripts/build_portfolio.py " + " ".join(argv if argv is not None else sys.argv[1:]),
