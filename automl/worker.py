@@ -392,10 +392,13 @@ def one_thread_per_trial() -> list[str]:
     A slot runs one trial at a time, one thread each (LightGBM ``num_threads=1``, scikit-learn
     ``n_jobs=1``), and ``budget.parallelism`` slots share the cores; but OpenBLAS (NumPy's and SciPy's)
     and OpenMP start one thread per core for every linear algebra call and spin waiting for work.
-    Measured on this 2-core machine (2026-12-01; 300 trials of one slot on breast_cancer, seed 5, the
-    default families, ``/tmp`` script timing each thread's CPU): the process used 72.3 s of CPU, of which
-    28.9 s in threads other than the trial's (6.7 s of them MLflow logging); limited to one thread, the
-    same 300 trials used 37.0 s, 6.2 s outside the trial's thread, and their fits 22.2 s instead of 34.7 s.
+    Measured on this 2-core machine (2026-12-01, ``python -m benchmarks.slot_cpu --dataset breast_cancer
+    --trials 300 --pools default|one``: one slot, seed 5, the default families): on a quiet machine the
+    slot used 49.3 s of CPU with the pools at one thread per core, 17.9 s of it in threads other than the
+    trial's (6.3 s MLflow logging), and 40.2 s limited to one thread (7.4 s, all MLflow logging). Beside a
+    second busy process, as when two slots share the two cores (the tool's first version at nice 19 beside
+    a benchmark run, the limit set by OPENBLAS_NUM_THREADS and OMP_NUM_THREADS), 72.3 s against 37.0 s:
+    idle pool threads spin on cores another slot needs.
     """
     from threadpoolctl import threadpool_info, threadpool_limits
 

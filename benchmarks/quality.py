@@ -797,15 +797,17 @@ def finish(
     settings: dict[str, Any],
     out: Path | None,
     started: float,
+    minutes: float | None = None,
 ) -> dict[str, Any]:
-    """Score failures, print the tables and goals, write ``out``; the report seeds' summary."""
+    """Score failures, print the tables and goals, write ``out``; the report seeds' summary. ``minutes``: the
+    run time to report (combined parts: the sum of theirs), else the time since ``started``."""
     for r in rows:  # scored afresh: a combined set of runs may hold other methods of the same dataset-seed
         r.pop("score", None)
         r.pop("scored_as_worst", None)
     score_failures(rows, {d.name: MAXIMIZE[d.metric] for d in datasets})
     selection = summarize(rows, datasets, methods, select) if select else None
     summary = summarize(rows, datasets, methods, report)
-    summary["total_minutes"] = (time.perf_counter() - started) / 60
+    summary["total_minutes"] = (time.perf_counter() - started) / 60 if minutes is None else minutes
     summary["failed_total"] = sum("error" in r for r in rows)  # every run, selection seeds included
     print_runs(rows)
     if selection is not None:
@@ -849,6 +851,7 @@ def combine(paths: list[Path], out: Path | None) -> int:
     report: set[int] = set()
     methods: set[str] = set()
     seen: dict[tuple[str, str, int], Path] = {}
+    minutes = 0.0
     print("Parts combined:")
     print("| file | commit | started (UTC) | finished (UTC) | datasets | selection seeds | report seeds | methods |")
     print("|---|---|---|---|---|---|---|---|")
@@ -868,6 +871,7 @@ def combine(paths: list[Path], out: Path | None) -> int:
                 raise BenchError(f"--combine: {key[0]}/{key[1]}/seed {key[2]} is in both {seen[key]} and {path}")
             seen[key] = path
             rows.append(r)
+        minutes += float((doc.get("summary") or {}).get("total_minutes") or 0.0)
         select |= set(st.get("select_seeds", []))
         report |= set(st.get("report_seeds", []))
         methods |= set(st.get("methods", []))
@@ -883,7 +887,15 @@ def combine(paths: list[Path], out: Path | None) -> int:
     ordered = [m for m in METHODS if m in methods]
     settings = {"combined": [str(p) for p in paths], "datasets": [asdict(d) for d in datasets.values()]}
     summary = finish(
-        rows, list(datasets.values()), ordered, sorted(select), sorted(report), settings, out, time.perf_counter()
+        rows,
+        list(datasets.values()),
+        ordered,
+        sorted(select),
+        sorted(report),
+        settings,
+        out,
+        time.perf_counter(),
+        minutes,
     )
     print_last_line(summary)
     return 0

@@ -243,6 +243,8 @@ def test_a_long_run_resumes_after_an_interruption_and_parts_combine(tmp_path: Pa
     combined = json.loads((tmp_path / "all.json").read_text())
     assert sorted(r["seed"] for r in combined["rows"]) == [0, 1, 3]
     assert combined["summary"]["seeds"] == [0, 1, 3] and last["failed_runs"] == 0
+    parts = [json.loads(p.read_text())["summary"]["total_minutes"] for p in (a, b)]
+    assert combined["summary"]["total_minutes"] == pytest.approx(sum(parts))  # the parts' time, not the combining's
     assert "Parts combined" in stdout and "| a.json |" in stdout and "| b.json |" in stdout
 
     twice = subprocess.run(
