@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n| seed | method | trials | pruned | feasible | train steps | HV | HV / random | CPU s |")
     print("|---|---|---|---|---|---|---|---|---|")
-    per_seed: list[dict[str, float]] = []
+    per_seed: list[dict[str, float | None]] = []  # steps to nsga2's hypervolume: None when never reached
     for seed in args.seeds:
         mine = {r["method"]: r for r in runs if r["seed"] == seed}
         allpts = np.array([_log_losses(v) for r in mine.values() for _, v in r["points"]])
