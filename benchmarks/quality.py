@@ -117,6 +117,16 @@ class Dataset:
     rows: int = 0
     budget_s: float | None = None  # default end-to-end seconds (None: --budget-small / --budget-large by rows)
 
+    def spec(self) -> dict[str, Any]:
+        """What a run's spec (``benchmarks.quality_runs``) says of the dataset (after :func:`materialize`)."""
+        return {
+            "dataset": self.name,
+            "source": self.source,
+            "target": self.target,
+            "task": self.task,
+            "metric": self.metric,
+        }
+
 
 BUILTIN: dict[str, Dataset] = {
     "breast_cancer": Dataset("breast_cancer", "target", "classification", "roc_auc", "sklearn:breast_cancer"),
@@ -716,11 +726,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             b = budgets[ds.name]
             spec = {
-                "dataset": ds.name,
-                "source": ds.source,
-                "target": ds.target,
-                "task": ds.task,
-                "metric": ds.metric,
+                **ds.spec(),
                 "method": method,
                 "seed": seed,
                 "budget_s": b,

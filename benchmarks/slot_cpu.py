@@ -77,17 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="slot-cpu-"))
     os.environ["AUTOML_HOME"] = str(home)
     ds = materialize(copy.copy(BUILTIN[args.dataset]), home / "data")
-    spec = {
-        "dataset": ds.name,
-        "source": ds.source,
-        "target": ds.target,
-        "task": ds.task,
-        "metric": ds.metric,
-        "seed": args.seed,
-        "budget_s": 1,
-        "cores": 1,
-        "ensemble_size": 10,
-    }
+    spec = {**ds.spec(), "seed": args.seed, "budget_s": 1, "cores": 1, "ensemble_size": 10}
     data = study_config(spec, "slot_cpu", home).model_dump()
     data["budget"].update({"n_trials": args.trials, "trials_per_slot": args.trials, "total_s": None})
     config = parse_config(data, source="benchmarks.slot_cpu")

@@ -1,11 +1,11 @@
 """The local runner: the pipeline of ``automl.pipeline.stages`` in this process, trial slots as processes.
 
 ``automl run``, the benchmarks and the tests run studies through :class:`LocalRunner`; the Airflow
-factory maps the same list onto tasks. The search phase runs each trial slot as
-the worker command ``python -m automl.worker`` (``budget.parallelism`` at a time, each slot's output in
-``<run folder>/slot_logs/``; forked from this process where that is safe, :mod:`automl.pipeline.slots`) while this process does what the pruning sensor does on Airflow:
-every ``poke_s`` one :func:`automl.pipeline.search.pruning_pass` (stale trials, the time budget,
-the pruning rule). Once the study's deadline has passed no further slot starts.
+factory maps the same list onto tasks. The search phase runs each trial slot as the worker command
+``python -m automl.worker`` (``budget.parallelism`` at a time, each slot's output in
+``<run folder>/slot_logs/``; forked from this process where that is safe, :mod:`automl.pipeline.slots`)
+while this process does what the pruning sensor does on Airflow: every ``poke_s`` one
+:func:`automl.pipeline.search.pruning_pass` (stale trials, the time budget, the pruning rule). Once the study's deadline has passed no further slot starts.
 """
 
 from __future__ import annotations
