@@ -166,3 +166,49 @@ def test_build_ensemble_from_stored_candidates_and_fallback(tmp_path: Path, capl
         assert sum(refit_seconds(cfg, trials[n]) for n in capped.members) <= allowance
         assert capped.oof_score >= capped.best_single_oof and len(capped.members) >= 2
     assert build_ensemble(cfg, study, str(train_path), X, y, seconds_left=0.0) is None  # no time: the best alone
+
+
+def test_the_best_candidate_stays_when_it_is_the_most_expensive_refit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under a tight allowance the other members leave, never the best trial: dropping it once made the
+    ensemble of the cheap rest the final model (diamonds, 2026-12-02: holdout RMSE 664.8 against 542.5)."""
+    data = load_breast_cancer(as_frame=True)
+    X, y = data.data.iloc[:200, :8], data.target.iloc[:200]
+    cfg = make_config(
+        model_space=["logistic_regression", "random_forest"],
+        ensemble={"size": 10, "max_candidates": 5},
+        search_space={"random_forest": {"n_estimators": {"low": 10, "high": 20, "step": 10}}},
+    )
+    train_path = tmp_path / "train_features.parquet"
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    store = OofStore.for_worker(cfg, train_path)
+    assert store is not None
+    for _ in range(6):
+        trial = study.ask()
+        study.tell(trial, evaluate_trial(trial, cfg, X, y, keep_oof=lambda n, v, p: store.keep(study, n, v, p)))
+    full = build_ensemble(cfg, study, str(train_path), X, y)
+    assert full is not None and len(full.members) >= 2
+    # the same trials, the best one's measured training time made the largest by far
+    best = study.best_trial.number
+    slow = optuna.create_study(direction="maximize")
+    for t in study.get_trials():
+        attrs = {**t.user_attrs, "train_seconds": 1000.0} if t.number == best else dict(t.user_attrs)
+        slow.add_trial(
+            optuna.trial.create_trial(
+                params=t.params, distributions=t.distributions, value=t.value, user_attrs=attrs, state=t.state
+            )
+        )
+    from automl.ensemble.build import refit_seconds
+
+    trials = {t.number: t for t in slow.get_trials()}
+    assert max(trials, key=lambda n: refit_seconds(cfg, trials[n])) == best
+    caplog.set_level("INFO", logger="automl.ensemble")
+    # less than the best trial's refit alone: the others leave, the best stays (the final model is it alone)
+    assert build_ensemble(cfg, slow, str(train_path), X, y, seconds_left=1.0) is None
+    assert f"trial {best} " not in caplog.text and "leaves the candidates" in caplog.text
+    # room for the best trial's refit and the cheap rest: an ensemble that holds the best trial
+    cheap = sum(refit_seconds(cfg, trials[n]) for n in full.members if n != best)
+    capped = build_ensemble(cfg, slow, str(train_path), X, y, seconds_left=refit_seconds(cfg, trials[best]) + cheap)
+    assert capped is not None and best in capped.members
+    assert capped.oof_score >= capped.best_single_oof
