@@ -59,11 +59,19 @@ def test_the_watcher_refuses_a_study_short_of_its_trials(automl_home: Path) -> N
     create_or_open(config, "short")
     X, y = _frame()
     run_slot(config, "short", 0, X, y)  # slot 1 never ran (killed past its retries)
-    with pytest.raises(SearchIncomplete, match="only 2 of 4 trials ended"):
+    with pytest.raises(SearchIncomplete, match="only 2 of 4 trials ended") as err:
         check_search(RunContext.new(config, "short"), None)  # type: ignore[arg-type]
+    assert "left running" not in str(err.value)
     run_slot(config, "short", 1, X, y)
     checked = check_search(RunContext.new(config, "short"), None)  # type: ignore[arg-type]
     assert (checked.complete, checked.failed, checked.n_trials) == (4, 0, 4)
+    # every slot ended but a trial was left running: the error names it and its slot key
+    stuck = create_or_open(config, "stuck")
+    run_slot(config, "stuck", 0, X, y)
+    trial = stuck.ask()
+    trial.set_user_attr("slot_key", "1:0")
+    with pytest.raises(SearchIncomplete, match=rf"left running: trial {trial.number} \(slot key 1:0\)"):
+        check_search(RunContext.new(config, "stuck"), None)  # type: ignore[arg-type]
 
 
 SLOW = {

@@ -179,6 +179,8 @@ class LocalRunner:
                     if proc.returncode != 0:
                         stats.slots_failed.append(slot)
                         log.warning("slot %d exited with status %d (log: %s)", slot, proc.returncode, logs)
+                    else:
+                        log.info("slot %d ended (log: %s)", slot, logs / f"slot{slot}.log")
             if time.time() >= next_pass:
                 next_pass = time.time() + (self._pass(stats) or self.poke_s)
             time.sleep(0.05)

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mlflow.entities import RunTag
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from automl import tracking
 from automl.families.space import effective_space
@@ -108,6 +108,12 @@ def check_search(ctx: RunContext, study: StudyHandle) -> SearchChecked:
             f"only {p.finished} of {n} trials ended before the time budget (a trial slot failed or was killed "
             "past its retries, or stopped on the failure budget)"
         )
+        left = s.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if left:  # every slot has ended: which slot's trial was left running
+            problems.append(
+                "left running: "
+                + ", ".join(f"trial {t.number} (slot key {t.user_attrs.get('slot_key', 'none')})" for t in left)
+            )
     if p.complete == 0:
         problems.append("no trial completed")
         started = s.user_attrs.get("clock_started_at")
