@@ -107,14 +107,11 @@ def build_ensemble(
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     cost = {n: refit_seconds(config, trials[n]) for n in numbers}
     pool = list(range(len(numbers)))
-    best: int | None = None  # the best single candidate, greedy selection's first pick: never dropped
-    allowance = seconds_left
+    best = greedy_selection(preds, target, config.metric, 1, classes).picks[0]  # never dropped
+    # the final model needs the best trial's refit in any case
+    allowance = None if seconds_left is None else max(seconds_left, cost[numbers[best]])
     while True:
         sel = greedy_selection([preds[i] for i in pool], target, config.metric, config.ensemble.size, classes)
-        if best is None:
-            best = pool[sel.picks[0]]
-            if seconds_left is not None:  # the final model needs the best trial's refit in any case
-                allowance = max(seconds_left, cost[numbers[best]])
         chosen = [pool[i] for i in sel.members]
         estimate = sum(cost[numbers[i]] for i in chosen)
         others = [i for i in chosen if i != best]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from helpers import make_config
 from sklearn.datasets import load_breast_cancer
@@ -125,23 +127,33 @@ def test_ensemble_estimator_passes_sklearn_checks(task: str) -> None:
     check_estimator(estimator)
 
 
-def test_build_ensemble_from_stored_candidates_and_fallback(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def _ensemble_setup(tmp_path: Path) -> tuple[Any, optuna.Study, Path, pd.DataFrame, pd.Series]:
+    """Two families on 200 rows, a size-10 ensemble of at most 5 stored candidates, an empty study."""
     data = load_breast_cancer(as_frame=True)
-    X, y = data.data.iloc[:200, :8], data.target.iloc[:200]
     cfg = make_config(
         model_space=["logistic_regression", "random_forest"],
         ensemble={"size": 10, "max_candidates": 5},
         search_space={"random_forest": {"n_estimators": {"low": 10, "high": 20, "step": 10}}},
     )
-    train_path = tmp_path / "train_features.parquet"
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
-    assert build_ensemble(cfg, study, str(train_path), X, y) is None  # no candidates: the best trial alone
-    assert "0 usable candidate" in caplog.text
+    return cfg, study, tmp_path / "train_features.parquet", data.data.iloc[:200, :8], data.target.iloc[:200]
+
+
+def _run_trials(cfg: Any, study: optuna.Study, train_path: Path, X: pd.DataFrame, y: pd.Series) -> OofStore:
+    """Six trials, their out-of-fold predictions kept as the workers keep them."""
     store = OofStore.for_worker(cfg, train_path)
     assert store is not None
     for _ in range(6):
         trial = study.ask()
         study.tell(trial, evaluate_trial(trial, cfg, X, y, keep_oof=lambda n, v, p: store.keep(study, n, v, p)))
+    return store
+
+
+def test_build_ensemble_from_stored_candidates_and_fallback(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cfg, study, train_path, X, y = _ensemble_setup(tmp_path)
+    assert build_ensemble(cfg, study, str(train_path), X, y) is None  # no candidates: the best trial alone
+    assert "0 usable candidate" in caplog.text
+    store = _run_trials(cfg, study, train_path, X, y)
     assert len(list(store.folder.glob("*.npy"))) == 5
     built = build_ensemble(cfg, study, str(train_path), X, y)
     assert built is not None  # this seed's random trials: three of five candidates selected
@@ -173,20 +185,8 @@ def test_the_best_candidate_stays_when_it_is_the_most_expensive_refit(
 ) -> None:
     """Under a tight allowance the other members leave, never the best trial: dropping it once made the
     ensemble of the cheap rest the final model (diamonds, 2026-12-02: holdout RMSE 664.8 against 542.5)."""
-    data = load_breast_cancer(as_frame=True)
-    X, y = data.data.iloc[:200, :8], data.target.iloc[:200]
-    cfg = make_config(
-        model_space=["logistic_regression", "random_forest"],
-        ensemble={"size": 10, "max_candidates": 5},
-        search_space={"random_forest": {"n_estimators": {"low": 10, "high": 20, "step": 10}}},
-    )
-    train_path = tmp_path / "train_features.parquet"
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
-    store = OofStore.for_worker(cfg, train_path)
-    assert store is not None
-    for _ in range(6):
-        trial = study.ask()
-        study.tell(trial, evaluate_trial(trial, cfg, X, y, keep_oof=lambda n, v, p: store.keep(study, n, v, p)))
+    cfg, study, train_path, X, y = _ensemble_setup(tmp_path)
+    _run_trials(cfg, study, train_path, X, y)
     full = build_ensemble(cfg, study, str(train_path), X, y)
     assert full is not None and len(full.members) >= 2
     # the same trials, the best one's measured training time made the largest by far
