@@ -16,6 +16,7 @@ from optuna.samplers import nsgaii
 
 from automl.config import StudyConfig
 from automl.families.space import ModelSpace
+from automl.family_choice import CostAwareFamilySampler
 
 SamplerBuilder = Callable[[StudyConfig, int], optuna.samplers.BaseSampler]
 
@@ -164,10 +165,14 @@ class FixedParamsSampler(optuna.samplers.BaseSampler):
 def make_sampler(config: StudyConfig, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
     """Build the config's sampler. ``seed_offset`` keeps parallel workers from drawing the same points.
 
-    With ``nas.solver: darts`` it is wrapped in :class:`FixedParamsSampler` (the DARTS trial fixes its
+    With ``family_choice: cost`` (and several families) it is wrapped in
+    :class:`automl.family_choice.CostAwareFamilySampler` (``model`` chosen by estimated cost for
+    improvement); with ``nas.solver: darts`` in :class:`FixedParamsSampler` (the DARTS trial fixes its
     parameters; the others are sampled as usual).
     """
     if config.sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {config.sampler!r}; known: {sorted(SAMPLERS)}")
     sampler = SAMPLERS[config.sampler](config, config.seed + seed_offset)
+    if config.family_choice == "cost" and len(config.model_space) > 1:
+        sampler = CostAwareFamilySampler(sampler, seed=config.seed + seed_offset)
     return FixedParamsSampler(sampler) if config.nas.solver == "darts" else sampler

@@ -144,7 +144,7 @@ class PortfolioConfig(_Strict):
 
     enabled: bool = Field(
         True,
-        description="enqueue the built-in portfolio (automl/portfolio/portfolio.json: per family and task, "
+        description="enqueue the built-in portfolio (automl/meta/portfolio.json: per family and task, "
         "chosen offline on datasets outside the benchmark) after any warm-start configurations",
     )
     per_family: int = Field(

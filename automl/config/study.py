@@ -109,6 +109,12 @@ class StudyConfig(_Strict):
         description="keyword arguments of the Optuna sampler's constructor (e.g. n_startup_trials for tpe), "
         "over the platform's defaults",
     )
+    family_choice: Literal["sampler", "cost"] = Field(
+        "sampler",
+        description="how a trial's model family is chosen when model_space has several: 'sampler' (the sampler "
+        "picks `model` like any parameter) or 'cost' (FLAML's rule: probability proportional to 1 / the "
+        "family's estimated time to improve on the best; single-objective studies only; automl/family_choice.py)",
+    )
     search_space: SearchSpace = Field(default_factory=dict, description=SEARCH_SPACE_DESCRIPTION)
     pruning: PruningConfig = Field(PruningConfig(), description="how poor trials are stopped early")
     features: FeaturesConfig = Field(FeaturesConfig(), description="feature generation and selection")
@@ -237,6 +243,8 @@ class StudyConfig(_Strict):
                 problems.append(f"search_space: {fam!r} is not a family of model_space {self.model_space}")
         if self.multi_objective is not None and self.budget.patience is not None:
             problems.append("budget.patience: single-objective only (a Pareto front has no one best value)")
+        if self.family_choice == "cost" and self.multi_objective is not None:
+            problems.append("family_choice: 'cost' is single-objective only (it compares each family's best value)")
         if self.sampler == "grid" and len(self.model_space) != 1:
             problems.append("sampler: 'grid' needs exactly one model family in model_space")
         for fam in self.model_space:
