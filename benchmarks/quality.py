@@ -598,7 +598,11 @@ def main(argv: list[str] | None = None) -> int:
         help="seeds to choose settings on (default 0-4; quick: none)",
     )
     parser.add_argument(
-        "--report-seeds", type=int, nargs="+", default=None, help="seeds reported (default 5-9; quick: 5)"
+        "--report-seeds",
+        type=int,
+        nargs="*",
+        default=None,
+        help="seeds reported (default 5-9; quick: 5; none: a selection-only run)",
     )
     parser.add_argument("--budget", type=float, default=None, help="end-to-end seconds for every dataset")
     parser.add_argument(

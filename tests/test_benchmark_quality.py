@@ -137,6 +137,21 @@ def test_a_failed_run_is_scored_as_the_worst_method_and_counted(tmp_path: Path) 
     assert "FAILED, scored" in stdout and "Selection seeds [0]" in stdout and "Report seeds [5]" in stdout
 
 
+def test_a_selection_only_run_reports_no_seeds_and_keeps_the_selection(tmp_path: Path) -> None:
+    """Choosing a setting runs the selection seeds alone (``--report-seeds`` with none): the selection table is
+    printed and kept, and the last line compares nothing."""
+    out = tmp_path / "select.json"
+    last, stdout = run_bench(
+        "--datasets", "wine", "--methods", "lgbm_default", "--select-seeds", "0", "--report-seeds", "--out", str(out)
+    )
+    assert last["datasets"] == 0 and last["failed_runs"] == 0, stdout
+    report = json.loads(out.read_text())
+    assert [r["seed"] for r in report["rows"]] == [0]
+    assert report["selection"]["per_dataset"]["wine"]["seeds_counted"] == [0]
+    assert report["summary"]["per_dataset"]["wine"]["seeds_counted"] == []
+    assert "Selection seeds [0]" in stdout
+
+
 def test_custom_csv_dataset(tmp_path: Path) -> None:
     from sklearn.datasets import load_diabetes
 
