@@ -137,21 +137,6 @@ def test_a_failed_run_is_scored_as_the_worst_method_and_counted(tmp_path: Path) 
     assert "FAILED, scored" in stdout and "Selection seeds [0]" in stdout and "Report seeds [5]" in stdout
 
 
-def test_a_selection_only_run_reports_no_seeds_and_keeps_the_selection(tmp_path: Path) -> None:
-    """Choosing a setting runs the selection seeds alone (``--report-seeds`` with none): the selection table is
-    printed and kept, and the last line compares nothing."""
-    out = tmp_path / "select.json"
-    last, stdout = run_bench(
-        "--datasets", "wine", "--methods", "lgbm_default", "--select-seeds", "0", "--report-seeds", "--out", str(out)
-    )
-    assert last["datasets"] == 0 and last["failed_runs"] == 0, stdout
-    report = json.loads(out.read_text())
-    assert [r["seed"] for r in report["rows"]] == [0]
-    assert report["selection"]["per_dataset"]["wine"]["seeds_counted"] == [0]
-    assert report["summary"]["per_dataset"]["wine"]["seeds_counted"] == []
-    assert "Selection seeds [0]" in stdout
-
-
 def test_custom_csv_dataset(tmp_path: Path) -> None:
     from sklearn.datasets import load_diabetes
 
@@ -221,7 +206,8 @@ def test_groups_cover_every_builtin_dataset_and_the_new_ones_are_large_imbalance
 
 def test_a_long_run_resumes_after_an_interruption_and_parts_combine(tmp_path: Path) -> None:
     """A run interrupted mid-way keeps its finished runs (OUT.partial.jsonl): ``--resume`` runs only the rest;
-    ``--combine`` reports over several parts and refuses a run that two parts both hold."""
+    ``--combine`` reports over several parts (one of them a selection-only run, ``--report-seeds`` with none)
+    and refuses a run that two parts both hold."""
     import signal
     import time
 
@@ -229,10 +215,11 @@ def test_a_long_run_resumes_after_an_interruption_and_parts_combine(tmp_path: Pa
 
     csv = tmp_path / "diab.csv"
     load_diabetes(as_frame=True).frame.to_csv(csv, index=False)
-    common = ["--dataset", f"{csv}:target:regression", "--methods", "lgbm_default", "--select-seeds"]
+    common = ["--dataset", f"{csv}:target:regression", "--methods", "lgbm_default"]
     a = tmp_path / "a.json"
     partial = tmp_path / "a.json.partial.jsonl"
-    args = [sys.executable, "-m", "benchmarks.quality", *common, "--report-seeds", "0", "1", "--out", str(a)]
+    args = [sys.executable, "-m", "benchmarks.quality", *common, "--select-seeds", "--report-seeds", "0", "1"]
+    args += ["--out", str(a)]
     proc = subprocess.Popen(
         args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -244,7 +231,7 @@ def test_a_long_run_resumes_after_an_interruption_and_parts_combine(tmp_path: Pa
     kept = [json.loads(line) for line in partial.read_text().splitlines()[1:]]
     assert len(kept) == 1 and not a.exists()  # the second run was cut off
 
-    last, stdout = run_bench(*common, "--report-seeds", "0", "1", "--out", str(a), "--resume")
+    last, stdout = run_bench(*common, "--select-seeds", "--report-seeds", "0", "1", "--out", str(a), "--resume")
     assert f"resuming: {len(kept)} finished runs kept" in stdout
     rows = json.loads(a.read_text())["rows"]
     assert [r["seed"] for r in rows] == [0, 1]
@@ -253,11 +240,15 @@ def test_a_long_run_resumes_after_an_interruption_and_parts_combine(tmp_path: Pa
     assert not partial.exists() and last["failed_runs"] == 0
 
     b = tmp_path / "b.json"
-    run_bench(*common, "--report-seeds", "3", "--out", str(b))
+    last, stdout = run_bench(*common, "--select-seeds", "3", "--report-seeds", "--out", str(b))  # selection only
+    only = json.loads(b.read_text())
+    assert last["datasets"] == 0 and only["summary"]["per_dataset"]["diab"]["seeds_counted"] == []
+    assert only["selection"]["per_dataset"]["diab"]["seeds_counted"] == [3] and "Selection seeds [3]" in stdout
     last, stdout = run_bench("--combine", str(a), str(b), "--out", str(tmp_path / "all.json"))
     combined = json.loads((tmp_path / "all.json").read_text())
     assert sorted(r["seed"] for r in combined["rows"]) == [0, 1, 3]
-    assert combined["summary"]["seeds"] == [0, 1, 3] and last["failed_runs"] == 0
+    assert combined["summary"]["seeds"] == [0, 1] and last["failed_runs"] == 0
+    assert combined["selection"]["per_dataset"]["diab"]["seeds_counted"] == [3]
     parts = [json.loads(p.read_text())["summary"]["total_minutes"] for p in (a, b)]
     assert combined["summary"]["total_minutes"] == pytest.approx(sum(parts))  # the parts' time, not the combining's
     assert "Parts combined" in stdout and "| a.json |" in stdout and "| b.json |" in stdout
