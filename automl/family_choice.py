@@ -47,8 +47,8 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-#: the categorical parameter that names a trial's model family (automl.families.space.ModelSpace)
-FAMILY_PARAM = "model"
+from automl.families.space import FAMILY_PARAM
+
 _TINY = 1e-9
 
 
@@ -117,7 +117,7 @@ def choose_family(events: Sequence[Event], families: Sequence[str], rng: np.rand
     return str(tried[int(rng.choice(len(tried), p=inv / inv.sum()))])
 
 
-def events_of(trials: Iterable[FrozenTrial], minimize: bool, now: dt.datetime | None = None) -> list[Event]:
+def events_of(trials: Iterable[FrozenTrial], minimize: bool) -> list[Event]:
     """The study's trials with a family as events, finished ones in the order they ended."""
     finished: list[tuple[dt.datetime, Event]] = []
     running: list[Event] = []
@@ -126,8 +126,8 @@ def events_of(trials: Iterable[FrozenTrial], minimize: bool, now: dt.datetime | 
         if family is None or t.datetime_start is None:
             continue
         if t.state == TrialState.RUNNING:
-            clock = now or dt.datetime.now(t.datetime_start.tzinfo)  # Optuna's are naive local time
-            running.append(Event(family, max((clock - t.datetime_start).total_seconds(), 0.0), running=True))
+            now = dt.datetime.now(t.datetime_start.tzinfo)  # Optuna's are naive local time
+            running.append(Event(family, max((now - t.datetime_start).total_seconds(), 0.0), running=True))
             continue
         if not t.state.is_finished() or t.datetime_complete is None:
             continue
@@ -176,8 +176,8 @@ class CostAwareFamilySampler(optuna.samplers.BaseSampler):
             return self.base.sample_independent(study, trial, param_name, param_distribution)
         families = [str(c) for c in param_distribution.choices]
         minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
-        trials = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-        return choose_family(events_of(trials, minimize), families, self._rng)
+        # the trial being sampled has no family yet, so events_of leaves it out
+        return choose_family(events_of(study.get_trials(deepcopy=False), minimize), families, self._rng)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.base.before_trial(study, trial)

@@ -19,6 +19,9 @@ from automl.families.overrides import Declared, OverriddenTrial, Recorder, check
 from automl.families.registry import FAMILIES, family_names
 from automl.frames import prepare_frame as prepare_frame  # re-exported: its users import it from here
 
+#: the categorical parameter that names a trial's model family when the space has several
+FAMILY_PARAM = "model"
+
 
 @cache
 def get_family(name: str) -> ModelFamily:
@@ -48,7 +51,7 @@ class ModelSpace:
         return f"{family}__" if len(self.families) > 1 else ""
 
     def suggest(self, trial: optuna.Trial) -> tuple[str, dict[str, Any]]:
-        family = trial.suggest_categorical("model", self.families) if len(self.families) > 1 else self.families[0]
+        family = trial.suggest_categorical(FAMILY_PARAM, self.families) if len(self.families) > 1 else self.families[0]
         prefix = self._prefix(family)
         if family in self.overrides:
             trial = OverriddenTrial(trial, prefix, self.overrides[family])  # type: ignore[assignment]
@@ -56,9 +59,9 @@ class ModelSpace:
 
     def from_params(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Recover (family, family params) from a finished trial's flat params."""
-        family = params.get("model", self.families[0])
+        family = params.get(FAMILY_PARAM, self.families[0])
         prefix = self._prefix(family)
-        return family, {k[len(prefix) :]: v for k, v in params.items() if k != "model" and k.startswith(prefix)}
+        return family, {k[len(prefix) :]: v for k, v in params.items() if k != FAMILY_PARAM and k.startswith(prefix)}
 
     def grid(self) -> dict[str, list[Any]]:
         if len(self.families) != 1:
